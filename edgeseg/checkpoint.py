@@ -1,0 +1,86 @@
+"""Checkpoints: weights plus model card (plus resume state), loaded without executing code.
+
+A checkpoint is a ``torch.save`` of plain containers and tensors, read back with
+``torch.load(weights_only=True)`` so a file from elsewhere cannot run code. RNG states are stored
+as tensors and lists of ints for the same reason. Writes go to a temporary file that is renamed
+into place, so a run killed mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeseg import __version__
+from edgeseg.card import ModelCard, atomic_write_bytes
+from edgeseg.errors import EdgesegError
+
+CHECKPOINT_FORMAT = "edgeseg-checkpoint"
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """A hash of the weights alone (names, shapes, dtypes, values), independent of file layout."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    card: ModelCard,
+    extra: dict[str, Any] | None = None,
+) -> ModelCard:
+    """Write ``model``'s weights, its card (with version and weights hash filled in) and ``extra``.
+
+    ``extra`` carries what ``--resume`` needs (optimizer, scheduler, epoch, RNG states); it must
+    hold only tensors, numbers, strings and containers of them. Returns the card as written.
+    """
+    module = model.module if hasattr(model, "module") else model  # unwrap DDP
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    card = card.replace(edgeseg_version=__version__, weights_sha256=weights_sha256(state))
+    payload = {"format": CHECKPOINT_FORMAT, "card": card.to_dict(), "model": state}
+    if extra:
+        payload.update(extra)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return card
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's raw dict safely; one-line errors for missing or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgesegError(f"checkpoint {path} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgesegError(f"cannot read checkpoint {path}: {reason}") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise EdgesegError(f"{path} is not an edgeseg checkpoint (no model card inside)")
+    return payload
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ModelCard]:
+    """Rebuild the model a checkpoint describes, load its weights, and return it in eval mode."""
+    from edgeseg.models import create_model
+
+    payload = read_checkpoint(path)
+    card = ModelCard.from_dict(payload["card"])
+    model = create_model(card.architecture, card.num_classes, **card.arch_args)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise EdgesegError(f"checkpoint {path} does not match its model card: {first}") from None
+    return model.to(device).eval(), card

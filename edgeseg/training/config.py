@@ -1,0 +1,136 @@
+"""Training configuration: dataclass defaults < ``--config`` YAML < command-line flags.
+
+The resolved configuration is written beside the outputs (``config.yaml``) and stored in every
+checkpoint, so a run can be repeated or resumed from what it wrote. YAML is read with
+``safe_load``: configuration is data, never code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgeseg.errors import EdgesegError
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("poly", "cosine")
+LOSSES = ("ce", "focal", "dice", "ce+dice")
+BALANCING = ("median", "inverse", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on. Paths are strings so the config round-trips YAML."""
+
+    data: str = ""
+    out: str = "runs/train"
+    model: str = "segnet"
+    #: Architecture options passed to ``create_model`` (``width`` for segnet, ...).
+    model_options: dict[str, Any] = field(default_factory=dict)
+    vgg_weights: str | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    #: Network input (height, width); None takes the size of the first training image.
+    input_hw: list[int] | None = None
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    epochs: int = 100
+    batch_size: int = 4
+    optimizer: str = "sgd"
+    #: Learning rate; None picks the optimiser's usual value (SGD 0.01, AdamW 0.001).
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "poly"
+    warmup_epochs: float = 1.0
+    loss: str = "ce"
+    class_balance: str = "median"
+    focal_gamma: float = 2.0
+    dice_weight: float = 1.0
+    scale_min: float = 0.75
+    scale_max: float = 1.5
+    hflip: bool = True
+    color_jitter: float = 0.2
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    cache_images: bool = True
+    #: Use only the first N training / validation images (quick trials, smoke tests).
+    limit_train: int | None = None
+    limit_val: int | None = None
+    #: Images in the prediction collage written at the end.
+    collage_images: int = 4
+
+    def validate(self) -> None:
+        """Reject values no run could use, naming the valid choices."""
+        choices = {
+            "optimizer": OPTIMIZERS,
+            "schedule": SCHEDULES,
+            "loss": LOSSES,
+            "class_balance": BALANCING,
+        }
+        for name, valid in choices.items():
+            value = getattr(self, name)
+            if value not in valid:
+                raise EdgesegError(f"{name} {value!r} is not one of: {', '.join(valid)}")
+        if not self.data:
+            raise EdgesegError("no dataset given; pass --data DATASET_ROOT")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise EdgesegError("epochs and batch size must be at least 1")
+        if self.input_hw is not None and (len(self.input_hw) != 2 or min(self.input_hw) < 32):
+            # Five 2x2 poolings need at least 32 pixels; odd sizes are fine (unpooling restores them).
+            raise EdgesegError(
+                f"input size {self.input_hw} must be HEIGHTxWIDTH, each at least 32 (e.g. 360x480)"
+            )
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 0.01 if self.optimizer == "sgd" else 0.001
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` that are not None."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise EdgesegError(f"config file {path} not found")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise EdgesegError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise EdgesegError(f"config file {path} must hold a mapping of option: value")
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise EdgesegError(f"unknown config keys {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    return TrainConfig(**values)
+
+
+def config_from_checkpoint(payload: dict[str, Any], epochs: int | None = None) -> TrainConfig:
+    """The configuration a ``last.pt`` was trained with, optionally with more epochs."""
+    if "config" not in payload or "optimizer" not in payload:
+        raise EdgesegError(
+            "this checkpoint holds no training state; resume from a run's last.pt, not best.pt"
+        )
+    config = TrainConfig(**payload["config"])
+    if epochs is not None:
+        config.epochs = epochs
+    return config

@@ -1,0 +1,363 @@
+"""The training run: data, model, optimiser, epochs, validation, checkpoints and pictures.
+
+Every epoch writes ``last.pt`` (with what ``--resume`` needs: optimizer, scheduler, epoch, RNG
+states, history) and, when validation mIoU improves, ``best.pt``; both are renamed into place,
+so a killed run never leaves a broken file. Shuffling and augmentation draw from generators
+seeded by (seed, epoch), which is why a resumed run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from edgeseg.card import ModelCard, atomic_write_bytes
+from edgeseg.errors import EdgesegError
+from edgeseg.training import distributed as dist_utils
+from edgeseg.training.config import TrainConfig
+from edgeseg.training.optim import build_optimizer, build_scheduler
+
+EPOCH_FIELDS = ("epoch", "train_loss", "lr", "miou", "pixel_accuracy", "class_accuracy", "fwiou",
+                "mean_dice", "seconds")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves: its folder, the best validation mIoU and its epoch."""
+
+    out: Path
+    best_miou: float
+    best_epoch: int
+    history: list[dict[str, Any]]
+    card: ModelCard
+
+
+def resolve_device(requested: str) -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise EdgesegError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu")
+    return requested
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Global RNG states in a form ``torch.load(weights_only=True)`` accepts."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [int(v) for v in np.random.get_state()[1]],  # type: ignore[index]
+        "python": [int(v) for v in random.getstate()[1]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), 624, 0, 0.0))
+    random.setstate((3, tuple(state["python"]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def build_card(config: TrainConfig, spec: Any, input_hw: tuple[int, int], command: str) -> ModelCard:
+    return ModelCard(
+        architecture=config.model,
+        num_classes=spec.num_classes,
+        class_names=tuple(spec.class_names),
+        palette=tuple(tuple(c) for c in spec.palette),
+        input_hw=input_hw,
+        mean=tuple(config.mean),
+        std=tuple(config.std),
+        arch_args=dict(config.model_options),
+        ignore_index=spec.ignore_index,
+        dataset=spec.name,
+        license=getattr(spec, "license", ""),
+        training_command=command,
+    )
+
+
+def write_history(out: Path, history: list[dict[str, Any]]) -> None:
+    """Per-epoch metrics as CSV (one row an epoch) and JSON (with per-class tables)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EPOCH_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(out / "metrics.csv", buffer.getvalue().encode())
+    atomic_write_bytes(out / "metrics.json", json.dumps(history, indent=1).encode())
+
+
+class _TensorBoard:
+    """Optional TensorBoard scalars, when the tensorboard package is installed."""
+
+    def __init__(self, logdir: Path) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer: Any = SummaryWriter(str(logdir))
+        except ImportError:
+            self.writer = None
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        for key in EPOCH_FIELDS[1:]:
+            if isinstance(record.get(key), int | float):
+                self.writer.add_scalar(key, record[key], record["epoch"])
+        self.writer.flush()
+
+
+def train(
+    config: TrainConfig, resume_from: dict[str, Any] | None = None, command: str = ""
+) -> TrainResult:
+    """Run the training ``config`` describes, or continue it from a ``last.pt`` payload.
+
+    ``resume_from`` is :func:`edgeseg.checkpoint.read_checkpoint` of a run's ``last.pt``; its
+    config comes from :func:`edgeseg.training.config.config_from_checkpoint`.
+    """
+    from edgeseg.checkpoint import save_checkpoint
+    from edgeseg.data import AugmentConfig, SegmentationDataset, load_split, validate_samples
+    from edgeseg.evaluate import evaluate_predictor, load_eval_set, torch_predictor
+    from edgeseg.losses import build_loss
+    from edgeseg.models import create_model
+
+    payload = resume_from
+    config.validate()
+    device = dist_utils.setup(resolve_device(config.device))
+    main_rank = dist_utils.is_main()
+    seed_everything(config.seed)
+    out = Path(config.out)
+
+    spec, train_samples = load_split(config.data, config.train_split, seed=config.seed)
+    _, val_samples = load_split(config.data, config.val_split, seed=config.seed)
+    train_samples = train_samples[: config.limit_train] if config.limit_train else train_samples
+    val_samples = val_samples[: config.limit_val] if config.limit_val else val_samples
+    validate_samples(train_samples, spec)
+    validate_samples(val_samples, spec)
+
+    if config.input_hw is None:
+        from edgeseg.data import read_image
+
+        config.input_hw = list(read_image(train_samples[0].image).shape[:2])
+    input_hw = (int(config.input_hw[0]), int(config.input_hw[1]))
+    card = build_card(config, spec, input_hw, command)
+
+    model = create_model(config.model, spec.num_classes, vgg_weights=config.vgg_weights,
+                         **config.model_options).to(device)
+    use_cuda = device.startswith("cuda")
+    if use_cuda and config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    weights_t = _class_weights(config, spec, train_samples, out, main_rank, payload)
+    criterion = build_loss(config.loss, spec.num_classes,
+                           class_weights=torch.as_tensor(weights_t, device=device),
+                           ignore_index=spec.ignore_index, focal_gamma=config.focal_gamma,
+                           dice_weight=config.dice_weight)
+
+    augment = AugmentConfig(scale_min=config.scale_min, scale_max=config.scale_max,
+                            hflip=config.hflip, brightness=config.color_jitter,
+                            contrast=config.color_jitter, saturation=config.color_jitter,
+                            hue=config.color_jitter / 10)
+    train_set = SegmentationDataset(train_samples, spec, card, train=True, augment=augment,
+                                    cache=config.cache_images)
+    world = dist_utils.world_size()
+    steps_per_epoch = len(train_set) // (config.batch_size * world)
+    if steps_per_epoch < 1:
+        raise EdgesegError(
+            f"{len(train_set)} training images are fewer than one batch of {config.batch_size}"
+            f"{f' x {world} processes' if world > 1 else ''}; lower --batch-size"
+        )
+    val_set = load_eval_set(val_samples, spec, progress=main_rank)
+
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda and config.amp)
+
+    start_epoch, best_miou, best_epoch, history = 1, -1.0, 0, []
+    if payload is not None:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        scaler.load_state_dict(payload["scaler"])
+        start_epoch = int(payload["epoch"]) + 1
+        best_miou, best_epoch = float(payload["best_miou"]), int(payload["best_epoch"])
+        history = list(payload["history"])
+        restore_rng_state(payload["rng"])
+    if start_epoch > config.epochs:
+        raise EdgesegError(
+            f"the checkpoint already finished epoch {start_epoch - 1} of {config.epochs}; "
+            "pass a larger --epochs to train further"
+        )
+
+    train_model: torch.nn.Module = model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[torch.device(device).index] if use_cuda else None
+        )
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "config.yaml", config.to_yaml().encode())
+    board = _TensorBoard(out / "tensorboard") if main_rank else None
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        started = time.perf_counter()
+        loader = _epoch_loader(train_set, config, epoch, world)
+        train_loss = _train_epoch(train_model, loader, criterion, optimizer, scheduler, scaler,
+                                  device, config, epoch, main_rank)
+        model.eval()
+        metrics, _, _ = evaluate_predictor(val_set, card, torch_predictor(model, device),
+                                           config.batch_size, progress=main_rank)
+        record = {
+            "epoch": epoch,
+            "train_loss": dist_utils.mean_across_ranks(train_loss),
+            "lr": optimizer.param_groups[0]["lr"],
+            **{k: metrics[k] for k in ("miou", "pixel_accuracy", "class_accuracy", "fwiou",
+                                       "mean_dice")},
+            "seconds": round(time.perf_counter() - started, 2),
+            "per_class": metrics["per_class"],
+        }
+        history.append(record)
+        improved = record["miou"] > best_miou
+        if improved:
+            best_miou, best_epoch = record["miou"], epoch
+        if main_rank:
+            extra = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch,
+                "best_miou": best_miou,
+                "best_epoch": best_epoch,
+                "history": history,
+                "rng": rng_state(),
+                "config": config.to_dict(),
+                "class_weights": [float(w) for w in weights_t],
+            }
+            card = save_checkpoint(out / "last.pt", model, card, extra)
+            if improved:
+                save_checkpoint(out / "best.pt", model, card,
+                                {"epoch": epoch, "metrics": _jsonable(metrics),
+                                 "config": config.to_dict()})
+            write_history(out, history)
+            if board is not None:
+                board.log(record)
+            tqdm.write(
+                f"epoch {epoch}/{config.epochs}  loss {record['train_loss']:.4f}  "
+                f"val mIoU {record['miou']:.4f}  pixel acc {record['pixel_accuracy']:.4f}  "
+                f"({record['seconds']:.0f} s){'  best' if improved else ''}"
+            )
+
+    if main_rank:
+        _final_pictures(out, history, val_set, card, config, device)
+    dist_utils.teardown()
+    return TrainResult(out, best_miou, best_epoch, history, card)
+
+
+def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
+    from edgeseg.metrics import to_jsonable
+
+    return to_jsonable(metrics)
+
+
+def _class_weights(config: TrainConfig, spec: Any, samples: list[Any], out: Path,
+                   main_rank: bool, payload: dict[str, Any] | None) -> np.ndarray:
+    """Class weights from the training masks (stored in the checkpoint, so resume reuses them)."""
+    from edgeseg.balance import class_pixel_stats, class_weights
+
+    if payload is not None and "class_weights" in payload:
+        return np.asarray(payload["class_weights"], dtype=np.float32)
+    if config.class_balance == "none":
+        weights = np.ones(spec.num_classes, dtype=np.float32)
+    else:
+        counts, present = class_pixel_stats(samples, spec, progress=main_rank)
+        weights = class_weights(config.class_balance, counts, present)
+    if main_rank:
+        table = {name: round(float(w), 4) for name, w in zip(spec.class_names, weights)}
+        atomic_write_bytes(out / "class_weights.json", json.dumps(table, indent=1).encode())
+    return weights
+
+
+def _epoch_loader(dataset: Any, config: TrainConfig, epoch: int, world: int) -> DataLoader:
+    """A loader whose order and augmentation depend only on (seed, epoch, rank)."""
+    generator = torch.Generator()
+    generator.manual_seed(config.seed * 100_003 + epoch)
+    sampler = None
+    if world > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=config.workers,
+        generator=generator,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )
+
+
+def _train_epoch(model: torch.nn.Module, loader: DataLoader, criterion: torch.nn.Module,
+                 optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, device: str,
+                 config: TrainConfig, epoch: int, main_rank: bool) -> float:
+    model.train()
+    use_cuda = device.startswith("cuda")
+    total, count = 0.0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", disable=not main_rank, leave=False)
+    for images, masks in bar:
+        images = images.to(device, non_blocking=True)
+        masks = masks.to(device, non_blocking=True)
+        if use_cuda and config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=use_cuda and config.amp):
+            loss = criterion(model(images), masks)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += float(loss.detach())
+        count += 1
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(1, count)
+
+
+def _final_pictures(out: Path, history: list[dict[str, Any]], val_set: Any, card: ModelCard,
+                    config: TrainConfig, device: str) -> None:
+    """Training curves, and collage + confusion matrix from the best checkpoint on val."""
+    from edgeseg.checkpoint import load_model
+    from edgeseg.evaluate import evaluate_predictor, torch_predictor
+    from edgeseg.plots import plot_confusion_matrix, plot_training_curves, prediction_collage
+
+    plot_training_curves(history, out / "curves.png")
+    best, card = load_model(out / "best.pt", device=device)
+    keep = min(config.collage_images, len(val_set.images))
+    metrics, matrix, predictions = evaluate_predictor(
+        val_set, card, torch_predictor(best, device), config.batch_size, keep_predictions=keep
+    )
+    prediction_collage(val_set.images[:keep], val_set.masks[:keep], predictions, card.palette,
+                       card.ignore_index, out / "collage.png")
+    plot_confusion_matrix(matrix, card.class_names, out / "confusion.png",
+                          title=f"val, best epoch (mIoU {metrics['miou']:.3f})")
