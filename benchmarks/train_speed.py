@@ -58,8 +58,10 @@ def measure(name: str, options: dict, args: argparse.Namespace) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return {"images_per_s": args.steps * args.batch_size / seconds,
-            "params": count_parameters(model)}
+    return {
+        "images_per_s": args.steps * args.batch_size / seconds,
+        "params": count_parameters(model),
+    }
 
 
 def main() -> None:
@@ -73,17 +75,31 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     args.size = tuple(int(v) for v in args.size.split("x"))
-    machine = (torch.cuda.get_device_name() if args.device.startswith("cuda")
-               else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    machine = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
     results = {}
     for label in args.models.split(","):
         name, options = MODELS[label]
         results[label] = measure(name, options, args)
-        print(f"{label:22s} {results[label]['images_per_s']:8.2f} images/s  "
-              f"({results[label]['params']:,} params, {args.size[0]}x{args.size[1]}, "
-              f"batch {args.batch_size}, {args.device}{', amp' if args.amp else ''})")
-    print(json.dumps({"benchmark": "train_speed", "machine": machine, "torch": torch.__version__,
-                      "threads": torch.get_num_threads(), "results": results}))
+        print(
+            f"{label:22s} {results[label]['images_per_s']:8.2f} images/s  "
+            f"({results[label]['params']:,} params, {args.size[0]}x{args.size[1]}, "
+            f"batch {args.batch_size}, {args.device}{', amp' if args.amp else ''})"
+        )
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_speed",
+                "machine": machine,
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -55,12 +55,14 @@ class ModelCard:
     dataset: str = ""
     license: str = ""
     training_command: str = ""
-    #: Facts an artifact adds that earlier ones lack (an engine's TensorRT/CUDA/GPU/plugin versions).
+    #: Facts an artifact adds that earlier ones lack (an engine's TensorRT/CUDA/GPU/plugin).
     build: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
-            raise EdgesegError(f"model card: num_classes must be at least 1, got {self.num_classes}")
+            raise EdgesegError(
+                f"model card: num_classes must be at least 1, got {self.num_classes}"
+            )
         if len(self.class_names) != self.num_classes:
             raise EdgesegError(
                 f"model card: {len(self.class_names)} class names for {self.num_classes} classes"
@@ -142,7 +144,8 @@ def read_sidecar(artifact: str | os.PathLike[str]) -> ModelCard:
     target = sidecar_path(artifact)
     if not target.is_file():
         raise EdgesegError(
-            f"{artifact} has no model card ({target.name} is missing); rebuild it with edgeseg export"
+            f"{artifact} has no model card ({target.name} is missing); "
+            "rebuild it with edgeseg export"
         )
     return ModelCard.from_json(target.read_text())
 

@@ -14,4 +14,6 @@ class EdgesegError(Exception):
 
 def missing_extra(module: str, extra: str) -> EdgesegError:
     """Error for an optional dependency that is not installed, naming the extra that brings it."""
-    return EdgesegError(f"{module} is not installed; install it with: pip install 'edgeseg[{extra}]'")
+    return EdgesegError(
+        f"{module} is not installed; install it with: pip install 'edgeseg[{extra}]'"
+    )

@@ -67,7 +67,8 @@ def labels_at(output: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         return output.astype(np.int64)
     if output.shape[1:] != (height, width):
         resized = cv2.resize(
-            np.ascontiguousarray(output.transpose(1, 2, 0)), (width, height),
+            np.ascontiguousarray(output.transpose(1, 2, 0)),
+            (width, height),
             interpolation=cv2.INTER_LINEAR,
         )
         return resized.reshape(height, width, -1).argmax(axis=2)
@@ -98,7 +99,9 @@ def evaluate_predictor(
             images = eval_set.images[start : start + batch_size]
             batch = np.stack([preprocess(image, card) for image in images])
             outputs = predictor(batch)
-            for output, mask in zip(outputs, eval_set.masks[start : start + batch_size]):
+            for output, mask in zip(
+                outputs, eval_set.masks[start : start + batch_size], strict=True
+            ):
                 predicted = labels_at(np.asarray(output), mask.shape)
                 matrix.update(predicted, mask)
                 if len(kept) < keep_predictions:

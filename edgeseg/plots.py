@@ -43,8 +43,11 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path) ->
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(epochs, [h["train_loss"] for h in history], marker=".")
     axes[0].set_title("train loss")
-    for key, label in (("miou", "val mIoU"), ("pixel_accuracy", "val pixel acc"),
-                       ("class_accuracy", "val class acc")):
+    for key, label in (
+        ("miou", "val mIoU"),
+        ("pixel_accuracy", "val pixel acc"),
+        ("class_accuracy", "val class acc"),
+    ):
         axes[1].plot(epochs, [h.get(key) for h in history], marker=".", label=label)
     axes[1].set_title("validation")
     axes[1].set_ylim(0, 1)
@@ -57,7 +60,9 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path) ->
     _save_figure(fig, path)
 
 
-def colorize(labels: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: int | None) -> np.ndarray:
+def colorize(
+    labels: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: int | None
+) -> np.ndarray:
     """(H, W) class map -> (H, W, 3) BGR image by palette look-up; ignored/unknown pixels black."""
     lut = np.zeros((256, 3), dtype=np.uint8)
     lut[: len(palette)] = np.asarray(palette, dtype=np.uint8)[:, ::-1]
@@ -77,13 +82,17 @@ def prediction_collage(
 ) -> None:
     """One row per image: input | ground truth | prediction, written as PNG."""
     rows = []
-    for image, truth, pred in zip(images_bgr, truths, predictions):
+    for image, truth, pred in zip(images_bgr, truths, predictions, strict=True):
         scale = row_height / image.shape[0]
-        size = (max(1, int(round(image.shape[1] * scale))), row_height)
+        size = (max(1, round(image.shape[1] * scale)), row_height)
         tiles = [
             cv2.resize(image, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(colorize(truth, palette, ignore_index), size, interpolation=cv2.INTER_NEAREST),
-            cv2.resize(colorize(pred, palette, ignore_index), size, interpolation=cv2.INTER_NEAREST),
+            cv2.resize(
+                colorize(truth, palette, ignore_index), size, interpolation=cv2.INTER_NEAREST
+            ),
+            cv2.resize(
+                colorize(pred, palette, ignore_index), size, interpolation=cv2.INTER_NEAREST
+            ),
         ]
         rows.append(np.concatenate(tiles, axis=1))
     if not rows:
@@ -93,8 +102,16 @@ def prediction_collage(
     header = np.full((28, width, 3), 255, dtype=np.uint8)
     third = width // 3
     for i, title in enumerate(("input", "ground truth", "prediction")):
-        cv2.putText(header, title, (i * third + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            header,
+            title,
+            (i * third + 8, 20),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     ok, encoded = cv2.imencode(".png", np.concatenate([header, *rows], axis=0))
     if ok:
         atomic_write_bytes(path, encoded.tobytes())
@@ -120,7 +137,14 @@ def plot_confusion_matrix(
         for i in range(len(class_names)):
             for j in range(len(class_names)):
                 if shares[i, j] >= 0.005:
-                    ax.text(j, i, f"{shares[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if shares[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{shares[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if shares[i, j] > 0.5 else "black",
+                    )
     fig.colorbar(image, ax=ax, fraction=0.046)
     _save_figure(fig, path)

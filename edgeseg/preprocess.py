@@ -45,7 +45,7 @@ def resize_to_input(image: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
 
 
 def preprocess(image_bgr: np.ndarray, card: ModelCard) -> np.ndarray:
-    """(H, W, 3) uint8 BGR frame of any size -> (3, h, w) float32 input at the card's ``input_hw``."""
+    """(H, W, 3) uint8 BGR frame of any size -> (3, h, w) float32 at the card's ``input_hw``."""
     check_frame(image_bgr)
     resized = resize_to_input(image_bgr, card.input_hw)
     return normalize(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), card)

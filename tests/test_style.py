@@ -28,6 +28,7 @@ def test_ruff_check_is_clean() -> None:
 
 
 def test_ruff_format_is_clean() -> None:
-    result = subprocess.run([*_ruff(), "format", "--check", "."], cwd=ROOT, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [*_ruff(), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-4000:]

@@ -1,1 +1,1 @@
-"""The ``edgeseg`` command line: one thin click command per stage, each calling one library function."""
+"""The ``edgeseg`` command line: one thin click command per stage, each calling one function."""

@@ -30,5 +30,6 @@ def data_option(required: bool = True) -> Callable[[Any], Any]:
         "data",
         type=click.Path(file_okay=False),
         required=required,
-        help="Dataset root: CamVid layout (train/, trainannot/, ...) or a folder with dataset.yaml.",
+        help="Dataset root: CamVid layout (train/, trainannot/, ...) or a folder with "
+        "dataset.yaml.",
     )

@@ -15,29 +15,48 @@ from edgeseg.training.config import BALANCING, LOSSES, OPTIMIZERS, SCHEDULES
 @data_option(required=False)
 @click.option("--model", help="Architecture: segnet or segnet-basic.  [default: segnet]")
 @click.option("--width", type=float, help="Channel width multiplier for segnet (e.g. 0.25).")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder.  [default: runs/train]")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="YAML file of training options; flags override it.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Output folder.  [default: runs/train]"
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="YAML file of training options; flags override it.",
+)
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int)
-@click.option("--input-size", "input_size", help="Network input HEIGHTxWIDTH (default: image size).")
+@click.option(
+    "--input-size", "input_size", help="Network input HEIGHTxWIDTH (default: image size)."
+)
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS))
 @click.option("--lr", type=float, help="Base learning rate (default: SGD 0.01, AdamW 0.001).")
 @click.option("--schedule", type=click.Choice(SCHEDULES))
 @click.option("--loss", type=click.Choice(LOSSES))
 @click.option("--class-balance", type=click.Choice(BALANCING))
-@click.option("--vgg-weights", type=click.Path(dir_okay=False),
-              help="torchvision VGG16-BN ImageNet weights file to initialise the encoder.")
+@click.option(
+    "--vgg-weights",
+    type=click.Path(dir_okay=False),
+    help="torchvision VGG16-BN ImageNet weights file to initialise the encoder.",
+)
 @click.option("--device", help="auto, cpu, cuda or cuda:N.  [default: auto]")
 @click.option("--workers", type=int, help="Data-loading processes.")
 @click.option("--seed", type=int)
 @click.option("--limit-train", type=int, help="Use only the first N training images.")
 @click.option("--limit-val", type=int, help="Use only the first N validation images.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA.  [default: on]")
-@click.option("--resume", type=click.Path(dir_okay=False),
-              help="Continue a run from its last.pt (its config; --epochs may extend it).")
-def train_command(config_path: str | None, resume: str | None, width: float | None,
-                  input_size: str | None, **flags: object) -> None:
+@click.option(
+    "--resume",
+    type=click.Path(dir_okay=False),
+    help="Continue a run from its last.pt (its config; --epochs may extend it).",
+)
+def train_command(
+    config_path: str | None,
+    resume: str | None,
+    width: float | None,
+    input_size: str | None,
+    **flags: object,
+) -> None:
     """Train a SegNet and write checkpoints, metrics, curves and a prediction collage.
 
     \b
@@ -62,12 +81,15 @@ def train_command(config_path: str | None, resume: str | None, width: float | No
         config = config_from_checkpoint(payload, flags.get("epochs"))  # type: ignore[arg-type]
     else:
         options = {"width": width} if width is not None else None
-        config = load_config(config_path, input_hw=parse_hw(input_size), model_options=options,
-                             **flags)
+        config = load_config(
+            config_path, input_hw=parse_hw(input_size), model_options=options, **flags
+        )
     result = train(config, resume_from=payload, command=command)
     best = result.history[result.best_epoch - 1] if result.best_epoch else None
     if best is not None:
         click.echo(f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}")
         click.echo(format_table(best))
-    click.echo(f"outputs in {result.out}/ (best.pt, last.pt, metrics.csv, curves.png, "
-               "collage.png, confusion.png)")
+    click.echo(
+        f"outputs in {result.out}/ (best.pt, last.pt, metrics.csv, curves.png, "
+        "collage.png, confusion.png)"
+    )

@@ -9,6 +9,8 @@ so both modules are kept as separate, named modules rather than inline calls.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,9 +57,7 @@ class EncoderStage(nn.Module):
 
     def __init__(self, channels: list[int], kernel_size: int = 3) -> None:
         super().__init__()
-        self.convs = nn.Sequential(
-            *(ConvBNReLU(a, b, kernel_size) for a, b in zip(channels[:-1], channels[1:]))
-        )
+        self.convs = nn.Sequential(*(ConvBNReLU(a, b, kernel_size) for a, b in pairwise(channels)))
         self.pool = MaxPool2x2()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -83,7 +83,7 @@ class DecoderStage(nn.Module):
         super().__init__()
         self.unpool = MaxUnpool2x2()
         layers: list[nn.Module] = []
-        pairs = list(zip(channels[:-1], channels[1:]))
+        pairs = list(pairwise(channels))
         for i, (a, b) in enumerate(pairs):
             if last_plain and i == len(pairs) - 1:
                 layers.append(nn.Conv2d(a, b, kernel_size, padding=kernel_size // 2))

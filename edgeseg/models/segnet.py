@@ -33,7 +33,7 @@ VGG16_STAGES: tuple[tuple[int, ...], ...] = (
 
 def scale_channels(channels: int, width: float) -> int:
     """Channel count under a width multiplier, rounded to a multiple of 8 (at least 8)."""
-    return max(8, int(round(channels * width / 8.0)) * 8)
+    return max(8, round(channels * width / 8.0) * 8)
 
 
 class SegNet(nn.Module):
@@ -60,7 +60,9 @@ class SegNet(nn.Module):
         for encoder in self.encoders:
             x, indices, prepool = encoder(x)
             skips.append((indices, prepool))
-        for decoder, (indices, prepool) in zip(reversed(self.decoders), reversed(skips)):
+        for decoder, (indices, prepool) in zip(
+            reversed(self.decoders), reversed(skips), strict=True
+        ):
             x = decoder(x, indices, prepool)
         return x
 
@@ -91,6 +93,8 @@ class SegNetBasic(nn.Module):
         for encoder in self.encoders:
             x, indices, prepool = encoder(x)
             skips.append((indices, prepool))
-        for decoder, (indices, prepool) in zip(reversed(self.decoders), reversed(skips)):
+        for decoder, (indices, prepool) in zip(
+            reversed(self.decoders), reversed(skips), strict=True
+        ):
             x = decoder(x, indices, prepool)
         return self.classifier(x)

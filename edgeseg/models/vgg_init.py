@@ -30,16 +30,18 @@ def load_vgg16_bn_encoder(model: nn.Module, weights_path: str | Path) -> int:
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     conv_keys = sorted(
-        {int(k.split(".")[1]) for k in state if k.startswith("features.") and k.endswith(".weight")
-         and state[k].ndim == 4}
+        {
+            int(k.split(".")[1])
+            for k in state
+            if k.startswith("features.") and k.endswith(".weight") and state[k].ndim == 4
+        }
     )
     targets = [m for m in model.encoders.modules() if isinstance(m, nn.Conv2d)]
     if len(conv_keys) != 13 or len(targets) != 13:
         raise EdgesegError(f"{path} does not hold VGG16-BN features (found {len(conv_keys)} convs)")
     copied = 0
     with torch.no_grad():
-        for index, conv in zip(conv_keys, targets):
-            bn_index = index + 1
+        for index, conv in zip(conv_keys, targets, strict=True):
             source_w = state[f"features.{index}.weight"]
             if source_w.shape != conv.weight.shape:
                 raise EdgesegError(
@@ -50,7 +52,7 @@ def load_vgg16_bn_encoder(model: nn.Module, weights_path: str | Path) -> int:
             conv.bias.copy_(state[f"features.{index}.bias"])
             copied += 2
         bns = [m for m in model.encoders.modules() if isinstance(m, nn.BatchNorm2d)]
-        for index, bn in zip(conv_keys, bns):
+        for index, bn in zip(conv_keys, bns, strict=True):
             prefix = f"features.{index + 1}."
             for name in ("weight", "bias", "running_mean", "running_var"):
                 getattr(bn, name).copy_(state[prefix + name])

@@ -84,7 +84,7 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise EdgesegError("epochs and batch size must be at least 1")
         if self.input_hw is not None and (len(self.input_hw) != 2 or min(self.input_hw) < 32):
-            # Five 2x2 poolings need at least 32 pixels; odd sizes are fine (unpooling restores them).
+            # Five 2x2 poolings need 32 pixels; odd sizes are fine (unpooling restores them).
             raise EdgesegError(
                 f"input size {self.input_hw} must be HEIGHTxWIDTH, each at least 32 (e.g. 360x480)"
             )
@@ -120,7 +120,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise EdgesegError(f"unknown config keys {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        raise EdgesegError(
+            f"unknown config keys {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+        )
     return TrainConfig(**values)
 
 

@@ -28,8 +28,17 @@ from edgeseg.training import distributed as dist_utils
 from edgeseg.training.config import TrainConfig
 from edgeseg.training.optim import build_optimizer, build_scheduler
 
-EPOCH_FIELDS = ("epoch", "train_loss", "lr", "miou", "pixel_accuracy", "class_accuracy", "fwiou",
-                "mean_dice", "seconds")
+EPOCH_FIELDS = (
+    "epoch",
+    "train_loss",
+    "lr",
+    "miou",
+    "pixel_accuracy",
+    "class_accuracy",
+    "fwiou",
+    "mean_dice",
+    "seconds",
+)
 
 
 @dataclass
@@ -47,7 +56,9 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise EdgesegError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu")
+        raise EdgesegError(
+            "--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu"
+        )
     return requested
 
 
@@ -77,7 +88,9 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def build_card(config: TrainConfig, spec: Any, input_hw: tuple[int, int], command: str) -> ModelCard:
+def build_card(
+    config: TrainConfig, spec: Any, input_hw: tuple[int, int], command: str
+) -> ModelCard:
     return ModelCard(
         architecture=config.model,
         num_classes=spec.num_classes,
@@ -101,7 +114,8 @@ def write_history(out: Path, history: list[dict[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(history)
     atomic_write_bytes(out / "metrics.csv", buffer.getvalue().encode())
-    atomic_write_bytes(out / "metrics.json", json.dumps(history, indent=1).encode())
+    records = [_jsonable(record) for record in history]
+    atomic_write_bytes(out / "metrics.json", json.dumps(records, indent=1).encode())
 
 
 class _TensorBoard:
@@ -125,9 +139,15 @@ class _TensorBoard:
 
 
 def train(
-    config: TrainConfig, resume_from: dict[str, Any] | None = None, command: str = ""
+    config: TrainConfig,
+    resume_from: dict[str, Any] | None = None,
+    command: str = "",
+    stop_after_epoch: int | None = None,
 ) -> TrainResult:
     """Run the training ``config`` describes, or continue it from a ``last.pt`` payload.
+
+    ``stop_after_epoch`` ends the run early, exactly as if it were killed after that epoch's
+    checkpoint (time-boxed jobs; the resume test): the schedule still spans ``config.epochs``.
 
     ``resume_from`` is :func:`edgeseg.checkpoint.read_checkpoint` of a run's ``last.pt``; its
     config comes from :func:`edgeseg.training.config.config_from_checkpoint`.
@@ -137,6 +157,7 @@ def train(
     from edgeseg.evaluate import evaluate_predictor, load_eval_set, torch_predictor
     from edgeseg.losses import build_loss
     from edgeseg.models import create_model
+    from edgeseg.plots import plot_training_curves
 
     payload = resume_from
     config.validate()
@@ -159,24 +180,35 @@ def train(
     input_hw = (int(config.input_hw[0]), int(config.input_hw[1]))
     card = build_card(config, spec, input_hw, command)
 
-    model = create_model(config.model, spec.num_classes, vgg_weights=config.vgg_weights,
-                         **config.model_options).to(device)
+    model = create_model(
+        config.model, spec.num_classes, vgg_weights=config.vgg_weights, **config.model_options
+    ).to(device)
     use_cuda = device.startswith("cuda")
     if use_cuda and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
     weights_t = _class_weights(config, spec, train_samples, out, main_rank, payload)
-    criterion = build_loss(config.loss, spec.num_classes,
-                           class_weights=torch.as_tensor(weights_t, device=device),
-                           ignore_index=spec.ignore_index, focal_gamma=config.focal_gamma,
-                           dice_weight=config.dice_weight)
+    criterion = build_loss(
+        config.loss,
+        spec.num_classes,
+        class_weights=torch.as_tensor(weights_t, device=device),
+        ignore_index=spec.ignore_index,
+        focal_gamma=config.focal_gamma,
+        dice_weight=config.dice_weight,
+    )
 
-    augment = AugmentConfig(scale_min=config.scale_min, scale_max=config.scale_max,
-                            hflip=config.hflip, brightness=config.color_jitter,
-                            contrast=config.color_jitter, saturation=config.color_jitter,
-                            hue=config.color_jitter / 10)
-    train_set = SegmentationDataset(train_samples, spec, card, train=True, augment=augment,
-                                    cache=config.cache_images)
+    augment = AugmentConfig(
+        scale_min=config.scale_min,
+        scale_max=config.scale_max,
+        hflip=config.hflip,
+        brightness=config.color_jitter,
+        contrast=config.color_jitter,
+        saturation=config.color_jitter,
+        hue=config.color_jitter / 10,
+    )
+    train_set = SegmentationDataset(
+        train_samples, spec, card, train=True, augment=augment, cache=config.cache_images
+    )
     world = dist_utils.world_size()
     steps_per_epoch = len(train_set) // (config.batch_size * world)
     if steps_per_epoch < 1:
@@ -195,6 +227,12 @@ def train(
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
+        # The optimizer state holds the lr of the saved run's last step; recompute it from the
+        # schedule, which may span a different --epochs now.
+        for group, base, factor in zip(
+            optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(scheduler.last_epoch)
         scaler.load_state_dict(payload["scaler"])
         start_epoch = int(payload["epoch"]) + 1
         best_miou, best_epoch = float(payload["best_miou"]), int(payload["best_epoch"])
@@ -216,20 +254,34 @@ def train(
         atomic_write_bytes(out / "config.yaml", config.to_yaml().encode())
     board = _TensorBoard(out / "tensorboard") if main_rank else None
 
-    for epoch in range(start_epoch, config.epochs + 1):
+    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
+    for epoch in range(start_epoch, last_epoch + 1):
         started = time.perf_counter()
         loader = _epoch_loader(train_set, config, epoch, world)
-        train_loss = _train_epoch(train_model, loader, criterion, optimizer, scheduler, scaler,
-                                  device, config, epoch, main_rank)
+        train_loss = _train_epoch(
+            train_model,
+            loader,
+            criterion,
+            optimizer,
+            scheduler,
+            scaler,
+            device,
+            config,
+            epoch,
+            main_rank,
+        )
         model.eval()
-        metrics, _, _ = evaluate_predictor(val_set, card, torch_predictor(model, device),
-                                           config.batch_size, progress=main_rank)
+        metrics, _, _ = evaluate_predictor(
+            val_set, card, torch_predictor(model, device), config.batch_size, progress=main_rank
+        )
         record = {
             "epoch": epoch,
             "train_loss": dist_utils.mean_across_ranks(train_loss),
             "lr": optimizer.param_groups[0]["lr"],
-            **{k: metrics[k] for k in ("miou", "pixel_accuracy", "class_accuracy", "fwiou",
-                                       "mean_dice")},
+            **{
+                k: metrics[k]
+                for k in ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
+            },
             "seconds": round(time.perf_counter() - started, 2),
             "per_class": metrics["per_class"],
         }
@@ -252,10 +304,14 @@ def train(
             }
             card = save_checkpoint(out / "last.pt", model, card, extra)
             if improved:
-                save_checkpoint(out / "best.pt", model, card,
-                                {"epoch": epoch, "metrics": _jsonable(metrics),
-                                 "config": config.to_dict()})
+                save_checkpoint(
+                    out / "best.pt",
+                    model,
+                    card,
+                    {"epoch": epoch, "metrics": _jsonable(metrics), "config": config.to_dict()},
+                )
             write_history(out, history)
+            plot_training_curves(history, out / "curves.png")  # every epoch: kills lose nothing
             if board is not None:
                 board.log(record)
             tqdm.write(
@@ -276,8 +332,14 @@ def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
     return to_jsonable(metrics)
 
 
-def _class_weights(config: TrainConfig, spec: Any, samples: list[Any], out: Path,
-                   main_rank: bool, payload: dict[str, Any] | None) -> np.ndarray:
+def _class_weights(
+    config: TrainConfig,
+    spec: Any,
+    samples: list[Any],
+    out: Path,
+    main_rank: bool,
+    payload: dict[str, Any] | None,
+) -> np.ndarray:
     """Class weights from the training masks (stored in the checkpoint, so resume reuses them)."""
     from edgeseg.balance import class_pixel_stats, class_weights
 
@@ -289,7 +351,9 @@ def _class_weights(config: TrainConfig, spec: Any, samples: list[Any], out: Path
         counts, present = class_pixel_stats(samples, spec, progress=main_rank)
         weights = class_weights(config.class_balance, counts, present)
     if main_rank:
-        table = {name: round(float(w), 4) for name, w in zip(spec.class_names, weights)}
+        table = {
+            name: round(float(w), 4) for name, w in zip(spec.class_names, weights, strict=True)
+        }
         atomic_write_bytes(out / "class_weights.json", json.dumps(table, indent=1).encode())
     return weights
 
@@ -317,9 +381,18 @@ def _epoch_loader(dataset: Any, config: TrainConfig, epoch: int, world: int) -> 
     )
 
 
-def _train_epoch(model: torch.nn.Module, loader: DataLoader, criterion: torch.nn.Module,
-                 optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, device: str,
-                 config: TrainConfig, epoch: int, main_rank: bool) -> float:
+def _train_epoch(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    criterion: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    device: str,
+    config: TrainConfig,
+    epoch: int,
+    main_rank: bool,
+) -> float:
     model.train()
     use_cuda = device.startswith("cuda")
     total, count = 0.0, 0
@@ -344,20 +417,35 @@ def _train_epoch(model: torch.nn.Module, loader: DataLoader, criterion: torch.nn
     return total / max(1, count)
 
 
-def _final_pictures(out: Path, history: list[dict[str, Any]], val_set: Any, card: ModelCard,
-                    config: TrainConfig, device: str) -> None:
-    """Training curves, and collage + confusion matrix from the best checkpoint on val."""
+def _final_pictures(
+    out: Path,
+    history: list[dict[str, Any]],
+    val_set: Any,
+    card: ModelCard,
+    config: TrainConfig,
+    device: str,
+) -> None:
+    """Prediction collage and confusion matrix of the best checkpoint on val."""
     from edgeseg.checkpoint import load_model
     from edgeseg.evaluate import evaluate_predictor, torch_predictor
-    from edgeseg.plots import plot_confusion_matrix, plot_training_curves, prediction_collage
+    from edgeseg.plots import plot_confusion_matrix, prediction_collage
 
-    plot_training_curves(history, out / "curves.png")
     best, card = load_model(out / "best.pt", device=device)
     keep = min(config.collage_images, len(val_set.images))
     metrics, matrix, predictions = evaluate_predictor(
         val_set, card, torch_predictor(best, device), config.batch_size, keep_predictions=keep
     )
-    prediction_collage(val_set.images[:keep], val_set.masks[:keep], predictions, card.palette,
-                       card.ignore_index, out / "collage.png")
-    plot_confusion_matrix(matrix, card.class_names, out / "confusion.png",
-                          title=f"val, best epoch (mIoU {metrics['miou']:.3f})")
+    prediction_collage(
+        val_set.images[:keep],
+        val_set.masks[:keep],
+        predictions,
+        card.palette,
+        card.ignore_index,
+        out / "collage.png",
+    )
+    plot_confusion_matrix(
+        matrix,
+        card.class_names,
+        out / "confusion.png",
+        title=f"val, best epoch (mIoU {metrics['miou']:.3f})",
+    )

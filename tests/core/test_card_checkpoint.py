@@ -18,9 +18,13 @@ from edgeseg.preprocess import preprocess
 
 def make_card(**changes) -> ModelCard:
     card = ModelCard(
-        architecture="segnet", num_classes=3, class_names=("a", "b", "c"),
-        palette=((0, 0, 0), (255, 0, 0), (0, 255, 0)), input_hw=(64, 96),
-        arch_args={"width": 0.125}, ignore_index=2,
+        architecture="segnet",
+        num_classes=3,
+        class_names=("a", "b", "c"),
+        palette=((0, 0, 0), (255, 0, 0), (0, 255, 0)),
+        input_hw=(64, 96),
+        arch_args={"width": 0.125},
+        ignore_index=2,
     )
     return card.replace(**changes)
 

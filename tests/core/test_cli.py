@@ -10,8 +10,13 @@ import pytest
 
 
 def edgeseg(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeseg", *args], capture_output=True,
-                          text=True, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeseg", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -46,8 +51,9 @@ def test_train_without_data() -> None:
 
 
 def test_train_unknown_model(camvid_like: Path, tmp_path: Path) -> None:
-    result = edgeseg("train", "--data", str(camvid_like), "--model", "unet", "--out",
-                     str(tmp_path / "run"))
+    result = edgeseg(
+        "train", "--data", str(camvid_like), "--model", "unet", "--out", str(tmp_path / "run")
+    )
     assert_one_line_error(result, "segnet, segnet-basic")
 
 
@@ -78,6 +84,7 @@ def test_resume_refuses_other_flags(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("size", ["360", "axb", "16x480"])
 def test_bad_input_size(size: str, camvid_like: Path, tmp_path: Path) -> None:
-    result = edgeseg("train", "--data", str(camvid_like), "--input-size", size, "--out",
-                     str(tmp_path / "r"))
+    result = edgeseg(
+        "train", "--data", str(camvid_like), "--input-size", size, "--out", str(tmp_path / "r")
+    )
     assert_one_line_error(result, "HEIGHTxWIDTH")

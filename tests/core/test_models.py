@@ -72,17 +72,13 @@ def _naive_unpool(decoder: torch.Tensor, prepool: torch.Tensor) -> torch.Tensor:
 def test_unpool_keeps_first_maximum_on_ties_hand_made() -> None:
     # One 3x5 plane: odd height and width (last row and column are dropped by pooling).
     prepool = torch.tensor(
-        [[[[0.0, 0.0, 2.0, 2.0, 9.0],
-           [0.0, 0.0, 1.0, 2.0, 9.0],
-           [7.0, 7.0, 7.0, 7.0, 7.0]]]]
+        [[[[0.0, 0.0, 2.0, 2.0, 9.0], [0.0, 0.0, 1.0, 2.0, 9.0], [7.0, 7.0, 7.0, 7.0, 7.0]]]]
     )
-    pooled, indices = MaxPool2x2()(prepool)
+    _, indices = MaxPool2x2()(prepool)
     decoder = torch.tensor([[[[5.0, 6.0]]]])
     out = MaxUnpool2x2()(decoder, indices, prepool)
     expected = torch.tensor(
-        [[[[5.0, 0.0, 6.0, 0.0, 0.0],
-           [0.0, 0.0, 0.0, 0.0, 0.0],
-           [0.0, 0.0, 0.0, 0.0, 0.0]]]]
+        [[[[5.0, 0.0, 6.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]]]]
     )
     assert torch.equal(out, expected)
     assert torch.equal(out, _naive_unpool(decoder, prepool))

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = {"edgeseg.export": "export", "edgeseg.calibration": "calibration",
-          "edgeseg.runtime": "runtime"}
+STAGES = {
+    "edgeseg.export": "export",
+    "edgeseg.calibration": "calibration",
+    "edgeseg.runtime": "runtime",
+}
 
 
 def _pyproject() -> dict:
@@ -39,12 +42,14 @@ def test_every_package_folder_is_listed() -> None:
 
 
 def _build(hook: str, out: Path) -> Path:
-    code = (
-        "import sys, setuptools.build_meta as b; "
-        f"print(b.{hook}(sys.argv[1]))"
+    code = f"import sys, setuptools.build_meta as b; print(b.{hook}(sys.argv[1]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    result = subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT,
-                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     return out / result.stdout.strip().splitlines()[-1]
 
@@ -56,8 +61,13 @@ def _resolve(site: Path, tmp: Path) -> dict[str, str]:
         "'edgeseg.runtime']; "
         "print('\\n'.join(f'{n}={u.find_spec(n).origin}' for n in names))"
     )
-    result = subprocess.run([sys.executable, "-S", "-c", code, str(site)], cwd=tmp,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(site)],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return dict(line.split("=", 1) for line in result.stdout.splitlines())
 

@@ -1,0 +1,239 @@
+"""Segmentation metrics from a confusion matrix, and the SegNet paper's boundary F1.
+
+:class:`ConfusionMatrix` accumulates a (K, K) int64 matrix, rows = ground truth, columns =
+prediction. A pixel is counted only when its label is in [0, K) and is not ``ignore_index``; so
+the dataset's ignore label and the padding label of :mod:`edgeseg.data.dataset` never count.
+
+From it, :meth:`ConfusionMatrix.compute` gives, with TP_c the diagonal, G_c the row sums (ground
+truth pixels) and P_c the column sums (predicted pixels):
+
+- IoU_c = TP_c / (G_c + P_c - TP_c); accuracy_c = TP_c / G_c; Dice_c = 2 TP_c / (G_c + P_c).
+- ``miou``, ``class_accuracy`` (mean class accuracy), ``mean_dice``: means over the classes for
+  which the value is defined. A class absent from both ground truth and prediction has NaN IoU
+  and Dice and is left out of the means; a class absent from the ground truth only has IoU 0
+  (every pixel predicted as it is wrong) but NaN accuracy.
+- ``pixel_accuracy`` = sum TP / sum G; ``fwiou`` = sum over classes of (G_c / sum G) IoU_c.
+
+Everything is NaN when nothing was counted. JSON has no NaN: :func:`to_jsonable` writes null.
+numpy and OpenCV only (no torch): tensors are accepted and converted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+METRIC_KEYS = ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch
+        values = values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+class ConfusionMatrix:
+    """Accumulates (ground truth, prediction) pixel pairs of ``num_classes`` classes."""
+
+    def __init__(self, num_classes: int, ignore_index: int | None = None) -> None:
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        #: (K, K) int64, rows = ground truth, columns = prediction. Sum it across processes
+        #: (e.g. an all-reduce) to combine distributed evaluations.
+        self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+
+    def reset(self) -> None:
+        self.matrix[:] = 0
+
+    def update(self, pred: Any, target: Any) -> None:
+        """Count one prediction/label pair of any equal shape (numpy arrays or torch tensors).
+
+        Raises ValueError when the shapes differ or a counted pixel's prediction is not a class.
+        """
+        pred, target = _as_numpy(pred), _as_numpy(target)
+        if pred.shape != target.shape:
+            raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
+        classes = self.num_classes
+        target = target.ravel().astype(np.int64, copy=False)
+        pred = pred.ravel().astype(np.int64, copy=False)
+        valid = (target >= 0) & (target < classes)
+        if self.ignore_index is not None:
+            valid &= target != self.ignore_index
+        target, pred = target[valid], pred[valid]
+        if pred.size and (pred.min() < 0 or pred.max() >= classes):
+            raise ValueError(f"predictions must be classes 0..{classes - 1}, got {pred.max()}")
+        self.matrix += np.bincount(target * classes + pred, minlength=classes * classes).reshape(
+            classes, classes
+        )
+
+    def merge(self, other: ConfusionMatrix) -> None:
+        """Add another matrix of the same classes (e.g. from another worker) into this one."""
+        if other.num_classes != self.num_classes:
+            raise ValueError(f"cannot merge {other.num_classes} classes into {self.num_classes}")
+        self.matrix += other.matrix
+
+    def compute(self, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+        """The metrics of the counted pixels; see the module docstring for the definitions.
+
+        Returns a dict with keys ``miou``, ``pixel_accuracy``, ``class_accuracy``, ``fwiou``,
+        ``mean_dice`` (floats, NaN when undefined) and ``per_class`` (a list of
+        {"name", "iou", "accuracy", "dice", "pixels"}, in class order).
+        """
+        return metrics_from_matrix(self.matrix, class_names)
+
+
+def metrics_from_matrix(
+    matrix: np.ndarray, class_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """:meth:`ConfusionMatrix.compute` for a bare (K, K) matrix."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    classes = matrix.shape[0]
+    names = list(class_names) if class_names is not None else [str(c) for c in range(classes)]
+    if len(names) != classes:
+        raise ValueError(f"{len(names)} class names for {classes} classes")
+    true_pos = np.diag(matrix)
+    ground_truth = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    total = ground_truth.sum()
+    iou = _ratio(true_pos, ground_truth + predicted - true_pos)
+    accuracy = _ratio(true_pos, ground_truth)
+    dice = _ratio(2 * true_pos, ground_truth + predicted)
+    seen = ground_truth > 0
+    fwiou = float(np.sum(ground_truth[seen] * iou[seen]) / total) if total else math.nan
+    return {
+        "miou": _mean(iou),
+        "pixel_accuracy": float(true_pos.sum() / total) if total else math.nan,
+        "class_accuracy": _mean(accuracy),
+        "fwiou": fwiou,
+        "mean_dice": _mean(dice),
+        "per_class": [
+            {
+                "name": names[c],
+                "iou": float(iou[c]),
+                "accuracy": float(accuracy[c]),
+                "dice": float(dice[c]),
+                "pixels": int(ground_truth[c]),
+            }
+            for c in range(classes)
+        ],
+    }
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.full(numerator.shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _mean(values: np.ndarray) -> float:
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else math.nan
+
+
+def to_jsonable(value: Any) -> Any:
+    """A copy of ``value`` (metrics dicts, lists, numpy scalars) with NaN and inf as None."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """A per-class table and the summary lines, for the terminal. Undefined values show as '-'."""
+    rows = metrics["per_class"]
+    width = max([len("class"), *(len(r["name"]) for r in rows)])
+    lines = [f"{'class':<{width}}  {'IoU':>7}  {'acc':>7}  {'Dice':>7}  {'pixels':>12}"]
+    for row in rows:
+        lines.append(
+            f"{row['name']:<{width}}  {_cell(row['iou'])}  {_cell(row['accuracy'])}  "
+            f"{_cell(row['dice'])}  {row['pixels']:>12,}"
+        )
+    lines.append("")
+    labels = {
+        "miou": "mean IoU",
+        "pixel_accuracy": "pixel accuracy",
+        "class_accuracy": "mean class accuracy",
+        "fwiou": "frequency-weighted IoU",
+        "mean_dice": "mean Dice",
+        "boundary_f1": "boundary F1",
+    }
+    for key, label in labels.items():
+        if key in metrics:
+            lines.append(f"{label + ':':<24}{_cell(metrics[key]).strip()}")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{'-':>7}"
+    return f"{value:7.4f}"
+
+
+def boundary_f1(
+    pred: Any,
+    target: Any,
+    tolerance_px: float | None = None,
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+) -> float:
+    """The SegNet paper's boundary F1 (BF) score of one image, in [0, 1].
+
+    For each class present in ``target`` (H, W): the boundary pixels of the predicted and of
+    the true class region are compared; precision is the share of predicted boundary pixels
+    within ``tolerance_px`` (Euclidean) of a true one, recall the converse, and the class's score
+    their F1. The image's score is the mean over those classes (average it over images for the
+    dataset's BF). ``tolerance_px`` defaults to the paper's 0.75 % of the image diagonal. Pixels
+    labelled ``ignore_index`` (or >= ``num_classes``) contribute no predicted boundary. NaN when
+    no class is present.
+    """
+    pred, target = _as_numpy(pred).astype(np.int64), _as_numpy(target).astype(np.int64)
+    if pred.shape != target.shape or pred.ndim != 2:
+        raise ValueError(f"expected two (H, W) maps of one shape, got {pred.shape}, {target.shape}")
+    height, width = target.shape
+    if tolerance_px is None:
+        tolerance_px = 0.0075 * math.hypot(height, width)
+    classes = num_classes if num_classes is not None else int(max(pred.max(), target.max())) + 1
+    counted = (target >= 0) & (target < classes)
+    if ignore_index is not None:
+        counted &= target != ignore_index
+    scores = []
+    for c in np.unique(target[counted]):
+        true_edge = _boundary(target == c)
+        pred_edge = _boundary(pred == c) & counted
+        true_count, pred_count = int(true_edge.sum()), int(pred_edge.sum())
+        if true_count == 0 and pred_count == 0:
+            scores.append(1.0)
+            continue
+        if true_count == 0 or pred_count == 0:
+            scores.append(0.0)
+            continue
+        precision = float((_distance_to(true_edge)[pred_edge] <= tolerance_px).mean())
+        recall = float((_distance_to(pred_edge)[true_edge] <= tolerance_px).mean())
+        total = precision + recall
+        scores.append(2 * precision * recall / total if total else 0.0)
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def _boundary(region: np.ndarray) -> np.ndarray:
+    """Pixels of ``region`` with one of 8 neighbours outside it (the image border is not one)."""
+    region_u8 = region.astype(np.uint8)
+    eroded = cv2.erode(region_u8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return region & (eroded == 0)
+
+
+def _distance_to(edge: np.ndarray) -> np.ndarray:
+    """Euclidean distance of every pixel to the nearest pixel of ``edge``."""
+    return cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
