@@ -13,10 +13,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from edgeseg.export import plugin
-from edgeseg.export.plugin import build
 
 from edgeseg.errors import EdgesegError
+from edgeseg.export import plugin
+from edgeseg.export.plugin import build
 
 
 def _require_cmake_and_nvcc() -> None:

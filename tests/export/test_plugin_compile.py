@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from edgeseg.export import plugin
 from edgeseg.export.plugin import build
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+
 from edgeseg.export.plugin import standalone
 from edgeseg.export.plugin.bench import SEGNET_PREPOOL_SHAPES
 from edgeseg.export.plugin.build import find_nvcc

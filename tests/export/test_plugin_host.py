@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from edgeseg.export.plugin import standalone
 from edgeseg.export.plugin.build import find_nvcc
 

@@ -1,0 +1,141 @@
+"""The engine builder's decisions, as pure functions: testable without TensorRT.
+
+Which ONNX and builder flags give a precision on TensorRT 10.x and 11.x, the optimization profile
+for dynamic inputs, and the layer precision summary read from the engine inspector's JSON.
+
+Sources for the version split: TensorRT's public headers of tags v10.3.0 and v11.1,
+``include/NvInfer.h``: ``enum class BuilderFlag`` has ``kFP16 = 0`` (and kINT8, kBF16, kFP8) in
+10.3 and none of these in 11.1; ``NetworkDefinitionCreationFlag::kSTRONGLY_TYPED`` is 1 in 10.3,
+and in 11.1 "Deprecated in TensorRT 11.0. Strongly typed mode is always enabled ... retained for
+API compatibility but is ignored". ``BuilderFlag::kTF32`` ("Enabled by default") exists in both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError
+
+SUPPORTED_MAJORS = (10, 11)
+DEFAULT_MAX_BATCH = 8
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """How to get a precision out of a TensorRT major version.
+
+    ``onnx_precision``: which TensorRT ONNX to parse ("fp32" or "fp16" weights and tensors);
+    ``builder_flags``: names of ``trt.BuilderFlag`` members to set; ``clear_flags``: to clear.
+    """
+
+    onnx_precision: str
+    builder_flags: tuple[str, ...]
+    clear_flags: tuple[str, ...]
+
+
+def precision_plan(major: int, precision: str) -> PrecisionPlan:
+    """The build recipe for ``precision`` on TensorRT ``major``.
+
+    10.x (weakly typed networks): FP32 ONNX; FP16 through ``BuilderFlag.FP16``.
+    11.x (strongly typed only, no precision flags): FP16 needs an FP16 ONNX (FP32 I/O).
+    FP32 clears ``BuilderFlag.TF32`` on both, so an "fp32" engine computes in FP32.
+    INT8 is explicit quantization (a Q/DQ ONNX from calibration) and arrives with that stage.
+    """
+    if major not in SUPPORTED_MAJORS:
+        raise EdgesegError(
+            f"TensorRT {major}.x is not supported; edgeseg builds engines with TensorRT 10.x "
+            "or 11.x"
+        )
+    if precision == "fp32":
+        return PrecisionPlan("fp32", (), ("TF32",))
+    if precision == "fp16":
+        if major >= 11:
+            return PrecisionPlan("fp16", (), ())
+        return PrecisionPlan("fp32", ("FP16",), ())
+    raise EdgesegError(f"engine precision {precision!r} is not one of fp32, fp16")
+
+
+def _round_to(value: float, multiple: int, up: bool) -> int:
+    steps = value / multiple
+    return int(multiple * (int(np.ceil(steps)) if up else int(np.floor(steps))))
+
+
+def default_profile(
+    input_shape: tuple[int, ...],
+    input_hw: tuple[int, int],
+    max_batch: int = DEFAULT_MAX_BATCH,
+    min_side: int = 32,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(min, opt, max) shapes for an input whose dynamic dimensions are -1.
+
+    Batch: 1..``max_batch``, optimised for 1. Height and width: half to double the card's
+    ``input_hw`` in multiples of 32 (never below ``min_side``), optimised for ``input_hw``.
+    Static dimensions stay as they are.
+    """
+    low, opt, high = [], [], []
+    for axis, dim in enumerate(input_shape):
+        if dim != -1:
+            low.append(dim), opt.append(dim), high.append(dim)
+        elif axis == 0:
+            low.append(1), opt.append(1), high.append(max_batch)
+        else:
+            side = input_hw[axis - 2] if axis >= 2 else 1
+            low.append(max(min_side, _round_to(side / 2, 32, up=False)))
+            opt.append(side)
+            high.append(max(side, _round_to(side * 2, 32, up=True)))
+    return tuple(low), tuple(opt), tuple(high)
+
+
+def layer_precision_summary(engine_information: str) -> Counter:
+    """Count layers by output type from the engine inspector's JSON (DETAILED verbosity).
+
+    Returns e.g. Counter({"fp16": 40, "fp32": 3}); empty when the JSON has no per-layer types
+    (an engine built without DETAILED profiling verbosity lists layer names only).
+    """
+    try:
+        info = json.loads(engine_information)
+    except ValueError:
+        return Counter()
+    counts: Counter = Counter()
+    for layer in info.get("Layers", []) if isinstance(info, dict) else []:
+        if not isinstance(layer, dict):
+            continue
+        outputs = layer.get("Outputs") or []
+        text = " ".join(
+            str(v)
+            for out in outputs[:1]
+            if isinstance(out, dict)
+            for k, v in out.items()
+            if "type" in k.lower() or "format" in k.lower()
+        )
+        for token, name in (
+            ("FP16", "fp16"),
+            ("Half", "fp16"),
+            ("FP32", "fp32"),
+            ("Float", "fp32"),
+            ("Int8", "int8"),
+            ("INT8", "int8"),
+            ("Int32", "int32"),
+            ("INT32", "int32"),
+            ("Int64", "int64"),
+            ("BF16", "bf16"),
+            ("FP8", "fp8"),
+            ("Bool", "bool"),
+        ):
+            if token in text:
+                counts[name] += 1
+                break
+        else:
+            counts["other"] += 1
+    return counts
+
+
+def format_precision_summary(counts: Counter) -> str:
+    if not counts:
+        return "layer precisions: not reported by this TensorRT"
+    parts = ", ".join(f"{n} {name}" for name, n in counts.most_common())
+    return f"layer precisions: {parts}"

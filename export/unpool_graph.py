@@ -1,0 +1,274 @@
+"""SegNet's unpooling as standard ONNX ops, and finding it again in an exported graph.
+
+The portable ONNX cannot use ``MaxUnpool`` fed by MaxPool's ``Indices`` (TensorRT rejects both,
+and ONNX's flat N·C·H·W index convention differs from PyTorch's per-plane one), so each
+unpooling is written as a small block of standard ops that recomputes every 2x2 window's first
+maximum from the encoder's pre-pool tensor P (N, C, H, W) and places the decoder tensor
+D (N, C, H//2, W//2) there, exactly as ``max_unpool2d(D, max_pool2d(P, 2, 2,
+return_indices=True)[1], 2, 2, output_size=(H, W))``:
+
+    crop      Slice(P) to (2·(H//2), 2·(W//2))       only for odd H or W (floor-mode pooling)
+    windows   SpaceToDepth(blocksize=2)  -> (N, 4C, h, w), channel (2·dy + dx)·C + c
+    planes    Reshape [0, 4, -1, 0]      -> (N, 4, C·h, w), axis 1 = position in the window
+    first_max ArgMax(axis=1, select_last_index=0): the first maximum in row-major order
+    one_hot   Equal(first_max, [0, 1, 2, 3])
+    select    Where(one_hot, Reshape(D, [0, 1, -1, 0]), 0)
+    to_space  Reshape back to (N, 4C, h, w), DepthToSpace(DCR), the inverse of SpaceToDepth
+    pad       Pad with zeros to (H, W): the rows/columns pooling dropped stay 0 (odd sizes)
+
+``Where`` (not a multiplication, which would turn inf·0 into NaN) keeps decoder values exact,
+infinities included (ONNX Runtime's Where returns +0.0 for a selected -0.0: equal in value; the
+plugin keeps the sign bit). Ties resolve to the first position as in PyTorch; NaN in the
+pre-pool tensor is the one case where ONNX Runtime's ArgMax may pick another position than
+PyTorch (the TensorRT plugin follows PyTorch there too).
+
+Every node of one block is named ``edgeseg_unpool/<site>/<role>``: :func:`find_unpool_sites`
+uses those names to find the block again (for the TensorRT rewrite, also after INT8 Q/DQ
+insertion), and :func:`unpool_node_names` gives them to a quantizer's exclusion list. This
+module needs only ``onnx`` and numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+UNPOOL_SCOPE = "edgeseg_unpool"
+
+#: The exporter's internal placeholder (one node per unpooling, inputs decoder and pre-pool);
+#: it exists only between ``torch.onnx.export`` and :func:`expand_markers`, never in a file.
+MARKER_DOMAIN = "edgeseg.export"
+MARKER_OP = "Unpool2x2"
+
+_FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.FLOAT16)
+
+
+@dataclass(frozen=True)
+class UnpoolSite:
+    """One unpooling found in a graph: tensor names of its inputs and output, and its nodes."""
+
+    name: str
+    decoder: str
+    prepool: str
+    output: str
+    node_names: tuple[str, ...]
+
+
+def _const(name: str, array: np.ndarray) -> onnx.NodeProto:
+    return helper.make_node(
+        "Constant", [], [name], name=name, value=numpy_helper.from_array(array, name)
+    )
+
+
+def expansion_nodes(
+    site: str,
+    decoder: str,
+    prepool: str,
+    output: str,
+    prepool_hw: tuple[int, int] | None = None,
+    elem_type: int = TensorProto.FLOAT,
+) -> list[onnx.NodeProto]:
+    """The standard-op block for one unpooling, in topological order.
+
+    ``decoder``/``prepool``/``output`` are tensor names. ``prepool_hw``: the pre-pool tensor's
+    static (H, W), or None when they are only known at run time (the block then reads them
+    with Shape ops and works for any size). ``elem_type``: FLOAT or FLOAT16, the type of D.
+    """
+    if elem_type not in _FLOAT_TYPES:
+        raise ValueError(f"unpooling works on float32 or float16 tensors, not type {elem_type}")
+    scope = f"{UNPOOL_SCOPE}/{site}"
+
+    def t(role: str) -> str:
+        return f"{scope}/{role}"
+
+    nodes: list[onnx.NodeProto] = []
+
+    def add(op: str, inputs: list[str], role: str, out: str | None = None, **attrs) -> str:
+        name = out or t(role)
+        nodes.append(helper.make_node(op, inputs, [name], name=t(role), **attrs))
+        return name
+
+    def const(role: str, values: Iterable[int] | np.ndarray) -> str:
+        nodes.append(_const(t(role), np.asarray(values, dtype=np.int64)))
+        return t(role)
+
+    if prepool_hw is not None:
+        height, width = (int(v) for v in prepool_hw)
+        even = (height // 2 * 2, width // 2 * 2)
+        odd = even != (height, width)
+        windows_in = prepool
+        if odd:
+            windows_in = add(
+                "Slice",
+                [
+                    prepool,
+                    const("crop_starts", [0, 0]),
+                    const("crop_ends", even),
+                    const("crop_axes", [2, 3]),
+                ],
+                "crop",
+            )
+    else:
+        pooled_hw = add("Shape", [decoder], "pooled_hw", start=2, end=4)
+        even_hw = add("Mul", [pooled_hw, const("two", [2])], "even_hw")
+        windows_in = add(
+            "Slice",
+            [prepool, const("crop_starts", [0, 0]), even_hw, const("crop_axes", [2, 3])],
+            "crop",
+        )
+    windows = add("SpaceToDepth", [windows_in], "windows", blocksize=2)
+    planes = add("Reshape", [windows, const("planes_shape", [0, 4, -1, 0])], "planes")
+    first = add("ArgMax", [planes], "first_max", axis=1, keepdims=1, select_last_index=0)
+    one_hot = add("Equal", [first, const("positions", np.arange(4).reshape(1, 4, 1, 1))], "one_hot")
+    decoder_planes = add(
+        "Reshape", [decoder, const("decoder_shape", [0, 1, -1, 0])], "decoder_planes"
+    )
+    dtype = np.float16 if elem_type == TensorProto.FLOAT16 else np.float32
+    nodes.append(_const(t("zero"), np.zeros((), dtype=dtype)))
+    selected = add("Where", [one_hot, decoder_planes, t("zero")], "select")
+    if prepool_hw is not None:
+        blocks_shape = const("blocks_shape", [0, -1, height // 2, width // 2])
+    else:
+        blocks_shape = add("Shape", [windows], "blocks_shape")
+    blocks = add("Reshape", [selected, blocks_shape], "blocks")
+    if prepool_hw is not None and not odd:
+        add("DepthToSpace", [blocks], "to_space", out=output, blocksize=2, mode="DCR")
+        return nodes
+    spatial = add("DepthToSpace", [blocks], "to_space", blocksize=2, mode="DCR")
+    if prepool_hw is not None:
+        pads = const("pads", [0, 0, 0, 0, 0, 0, height - even[0], width - even[1]])
+    else:
+        prepool_size = add("Shape", [prepool], "prepool_hw", start=2, end=4)
+        dropped = add("Sub", [prepool_size, even_hw], "dropped_hw")
+        pads = add("Concat", [const("pads_begin", [0] * 6), dropped], "pads", axis=0)
+    add("Pad", [spatial, pads], "pad", out=output, mode="constant")
+    return nodes
+
+
+# --- looking tensors up ------------------------------------------------------------------------
+
+
+def tensor_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+    """Known types of a graph's tensors: inputs, outputs, value_info and initializers."""
+    graph = model.graph
+    types = {v.name: v.type for v in (*graph.input, *graph.value_info, *graph.output)}
+    for init in graph.initializer:
+        types.setdefault(init.name, helper.make_tensor_type_proto(init.data_type, init.dims))
+    return types
+
+
+def static_hw(type_proto: onnx.TypeProto | None) -> tuple[int, int] | None:
+    """(H, W) of a 4-D tensor type when both are fixed numbers, else None."""
+    if type_proto is None or not type_proto.tensor_type.HasField("shape"):
+        return None
+    dims = type_proto.tensor_type.shape.dim
+    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
+        return None
+    return int(dims[2].dim_value), int(dims[3].dim_value)
+
+
+def elem_type_of(types: dict[str, onnx.TypeProto], name: str) -> int:
+    type_proto = types.get(name)
+    if type_proto is None or not type_proto.tensor_type.elem_type:
+        return TensorProto.FLOAT
+    return int(type_proto.tensor_type.elem_type)
+
+
+def replace_nodes(model: onnx.ModelProto, replacements: dict[int, list[onnx.NodeProto]]) -> None:
+    """Replace ``graph.node[i]`` by ``replacements[i]`` (a list, possibly empty), in place."""
+    new_nodes: list[onnx.NodeProto] = []
+    for index, node in enumerate(model.graph.node):
+        new_nodes.extend(replacements.get(index, [node]))
+    del model.graph.node[:]
+    model.graph.node.extend(new_nodes)
+
+
+def set_opset(model: onnx.ModelProto, domain: str, version: int | None) -> None:
+    """Add, update or (``version=None``) remove the opset import of ``domain``."""
+    kept = [o for o in model.opset_import if o.domain != domain]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    if version is not None:
+        model.opset_import.append(helper.make_opsetid(domain, version))
+
+
+def expand_nodes_like(model: onnx.ModelProto, op_type: str, domain: str) -> int:
+    """Replace every ``domain::op_type`` node (inputs: decoder, pre-pool) by the standard block.
+
+    Used for the exporter's placeholders and, to verify a TensorRT graph in ONNX Runtime, for
+    the plugin nodes. Returns how many were expanded.
+    """
+    types = tensor_types(model)
+    replacements: dict[int, list[onnx.NodeProto]] = {}
+    for index, node in enumerate(model.graph.node):
+        if node.op_type != op_type or node.domain != domain:
+            continue
+        site = node.name.split("/")[-1] or f"unpool{index}"
+        decoder, prepool = node.input[0], node.input[1]
+        replacements[index] = expansion_nodes(
+            site,
+            decoder,
+            prepool,
+            node.output[0],
+            prepool_hw=static_hw(types.get(prepool)),
+            elem_type=elem_type_of(types, decoder),
+        )
+    replace_nodes(model, replacements)
+    set_opset(model, domain, None)
+    return len(replacements)
+
+
+def expand_markers(model: onnx.ModelProto) -> int:
+    """Expand the exporter's placeholder nodes in place; returns how many there were."""
+    return expand_nodes_like(model, MARKER_OP, MARKER_DOMAIN)
+
+
+# --- finding the blocks again -----------------------------------------------------------------
+
+
+def _split(name: str) -> tuple[str, str] | None:
+    parts = name.split("/")
+    if len(parts) < 3 or parts[0] != UNPOOL_SCOPE:
+        return None
+    return "/".join(parts[1:-1]), parts[-1]
+
+
+def find_unpool_sites(model: onnx.ModelProto) -> list[UnpoolSite]:
+    """The unpooling blocks of an edgeseg ONNX, in graph order.
+
+    Works on any graph that kept the block's node names: the portable export, its FP16
+    conversion, and a quantized copy (Q/DQ nodes a quantizer put between the block's nodes
+    are not part of a site; the TensorRT rewrite drops them with the block). Raises ValueError
+    for a block with missing roles (a graph edited by something that renamed or removed nodes).
+    """
+    roles: dict[str, dict[str, onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        parsed = _split(node.name)
+        if parsed is not None:
+            roles.setdefault(parsed[0], {})[parsed[1]] = node
+    sites = []
+    for site, nodes in roles.items():
+        missing = [r for r in ("windows", "decoder_planes", "to_space") if r not in nodes]
+        if missing:
+            raise ValueError(f"unpooling block {site!r} lacks its {', '.join(missing)} node")
+        prepool_node = nodes["crop"] if "crop" in nodes else nodes["windows"]
+        last = nodes["pad"] if "pad" in nodes else nodes["to_space"]
+        sites.append(
+            UnpoolSite(
+                name=site,
+                decoder=nodes["decoder_planes"].input[0],
+                prepool=prepool_node.input[0],
+                output=last.output[0],
+                node_names=tuple(n.name for n in nodes.values()),
+            )
+        )
+    return sites
+
+
+def unpool_node_names(model: onnx.ModelProto) -> list[str]:
+    """Names of every node of every unpooling block: a quantizer's ``nodes_to_exclude``."""
+    return [name for site in find_unpool_sites(model) for name in site.node_names]

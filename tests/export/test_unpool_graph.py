@@ -1,0 +1,195 @@
+"""The standard-op unpooling block (portable ONNX, and the plugin's re-expansion) is exact.
+
+Run in ONNX Runtime and compared bit for bit with ``max_unpool2d`` (indices from
+``max_pool2d(return_indices=True)``), with a deliberately naive Python loop, and with the TensorRT
+plugin's own index logic compiled for the host, on random and tie-heavy tensors at odd sizes,
+with static and with run-time shapes, in FP32 and FP16.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper
+
+from edgeseg.export.unpool_graph import (
+    expansion_nodes,
+    find_unpool_sites,
+    unpool_node_names,
+)
+
+SHAPES = [(2, 3, 17, 11), (1, 2, 45, 67), (1, 4, 22, 30), (2, 2, 4, 4), (1, 1, 3, 2), (3, 1, 5, 7)]
+KINDS = ["random", "relu", "small-integers", "zero-planes", "constant", "infinities-and-zeros"]
+
+
+def unpool_model(
+    shape: tuple[int, ...], static: bool, elem_type: int = TensorProto.FLOAT, opset: int = 18
+) -> onnx.ModelProto:
+    n, c, h, w = shape
+    dims = [n, c, h, w] if static else ["n", c, "h", "w"]
+    pooled = [n, c, h // 2, w // 2] if static else ["n", c, "hp", "wp"]
+    nodes = expansion_nodes(
+        "decoders.0.unpool",
+        "decoder",
+        "prepool",
+        "out",
+        prepool_hw=(h, w) if static else None,
+        elem_type=elem_type,
+    )
+    graph = helper.make_graph(
+        nodes,
+        "unpool",
+        [
+            helper.make_tensor_value_info("decoder", elem_type, pooled),
+            helper.make_tensor_value_info("prepool", elem_type, dims),
+        ],
+        [helper.make_tensor_value_info("out", elem_type, dims)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def run_unpool(decoder: np.ndarray, prepool: np.ndarray, static: bool) -> np.ndarray:
+    elem = TensorProto.FLOAT16 if prepool.dtype == np.float16 else TensorProto.FLOAT
+    model = unpool_model(prepool.shape, static, elem)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"decoder": decoder, "prepool": prepool})[0]
+
+
+def torch_unpool(decoder: torch.Tensor, prepool: torch.Tensor) -> torch.Tensor:
+    _, indices = F.max_pool2d(prepool, 2, 2, return_indices=True)
+    return F.max_unpool2d(decoder, indices, 2, 2, output_size=prepool.shape[-2:])
+
+
+def naive_unpool(decoder: np.ndarray, prepool: np.ndarray) -> np.ndarray:
+    """One window at a time: the first maximum in row-major order gets the decoder value."""
+    n, c, h, w = prepool.shape
+    out = np.zeros(prepool.shape, dtype=prepool.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for py in range(h // 2):
+                for px in range(w // 2):
+                    best = None
+                    for dy in (0, 1):
+                        for dx in (0, 1):
+                            y, x = 2 * py + dy, 2 * px + dx
+                            if best is None or prepool[b, ch, y, x] > prepool[b, ch][best]:
+                                best = (y, x)
+                    out[b, ch][best] = decoder[b, ch, py, px]
+    return out
+
+
+def make_prepool(kind: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    if kind == "random":
+        return torch.randn(shape, generator=generator)
+    if kind == "relu":  # many all-zero windows, as after a ReLU
+        return torch.relu(torch.randn(shape, generator=generator) - 0.5)
+    if kind == "small-integers":  # ties everywhere
+        return torch.randint(0, 3, shape, generator=generator).float()
+    if kind == "zero-planes":
+        x = torch.relu(torch.randn(shape, generator=generator))
+        x[:, ::2] = 0.0
+        return x
+    if kind == "constant":
+        return torch.full(shape, -1.5)
+    if kind == "infinities-and-zeros":  # NaN excluded: see the unpool_graph module doc
+        choices = torch.tensor([float("inf"), -float("inf"), 0.0, -0.0, 1.0, -1.0])
+        return choices[torch.randint(0, len(choices), shape, generator=generator)]
+    raise AssertionError(kind)
+
+
+def decoder_for(prepool: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    n, c, h, w = prepool.shape
+    return torch.randn((n, c, h // 2, w // 2), generator=generator)
+
+
+def assert_bit_equal(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    bits = {2: np.uint16, 4: np.uint32}[actual.dtype.itemsize]
+    mismatch = np.argwhere(actual.view(bits) != expected.view(bits))
+    assert mismatch.size == 0, f"{len(mismatch)} elements differ, first at {tuple(mismatch[0])}"
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static", "runtime-shapes"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_block_matches_max_unpool2d(shape: tuple[int, ...], kind: str, static: bool) -> None:
+    generator = torch.Generator().manual_seed(zlib.crc32(f"{kind}{shape}".encode()))
+    prepool = make_prepool(kind, shape, generator)
+    decoder = decoder_for(prepool, generator)
+    out = run_unpool(decoder.numpy(), prepool.numpy(), static)
+    assert_bit_equal(out, torch_unpool(decoder, prepool).numpy())
+
+
+@pytest.mark.parametrize("kind", ["random", "relu", "small-integers"])
+def test_block_matches_the_naive_loop_at_17x11(kind: str) -> None:
+    generator = torch.Generator().manual_seed(1711)
+    prepool = make_prepool(kind, (2, 3, 17, 11), generator).numpy()
+    decoder = decoder_for(torch.from_numpy(prepool), generator).numpy()
+    assert_bit_equal(run_unpool(decoder, prepool, static=True), naive_unpool(decoder, prepool))
+
+
+def test_decoder_infinities_and_zeros_are_copied() -> None:
+    prepool = np.array([[[[0.0, 1.0], [2.0, 3.0]], [[5.0, 1.0], [2.0, 3.0]]]], dtype=np.float32)
+    decoder = np.array([[[[-0.0]], [[float("-inf")]]]], dtype=np.float32)
+    out = run_unpool(decoder, prepool, static=True)
+    assert out[0, 1, 0, 0] == float("-inf")
+    # ONNX Runtime's Where returns +0.0 for a selected -0.0: equal in value, not in sign bit.
+    np.testing.assert_array_equal(
+        out, torch_unpool(torch.from_numpy(decoder), torch.from_numpy(prepool)).numpy()
+    )
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static", "runtime-shapes"])
+def test_float16_block_matches_max_unpool2d(static: bool) -> None:
+    generator = torch.Generator().manual_seed(16)
+    prepool = make_prepool("relu", (2, 3, 17, 11), generator).half()
+    decoder = decoder_for(prepool, generator).half()
+    out = run_unpool(decoder.numpy(), prepool.numpy(), static)
+    expected = torch_unpool(decoder.float(), prepool.float()).half().numpy()
+    assert_bit_equal(out, expected)
+
+
+@pytest.mark.parametrize("kind", ["relu", "small-integers", "constant"])
+def test_block_matches_the_tensorrt_plugin_index_logic(kind: str) -> None:
+    """The portable block and the plugin kernel's host build agree: the TensorRT graph's
+    semantics are those of model.onnx."""
+    from edgeseg.export.plugin import standalone
+
+    if standalone.find_cxx() is None:
+        pytest.skip("no C++ compiler to build the plugin's host kernel (g++)")
+    library = standalone.load_library(standalone.host_library())
+    generator = torch.Generator().manual_seed(7)
+    prepool = make_prepool(kind, (2, 3, 45, 67), generator).numpy()
+    decoder = decoder_for(torch.from_numpy(prepool), generator).numpy()
+    kernel = standalone.unpool_host(library, decoder, prepool)
+    assert_bit_equal(run_unpool(decoder, prepool, static=False), kernel)
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static", "runtime-shapes"])
+def test_sites_are_found_again(static: bool) -> None:
+    model = unpool_model((1, 2, 45, 67), static)
+    (site,) = find_unpool_sites(model)
+    assert (site.name, site.decoder, site.prepool, site.output) == (
+        "decoders.0.unpool",
+        "decoder",
+        "prepool",
+        "out",
+    )
+    names = unpool_node_names(model)
+    assert sorted(names) == sorted(n.name for n in model.graph.node)
+    assert all(name.startswith("edgeseg_unpool/decoders.0.unpool/") for name in names)
+
+
+def test_even_static_sizes_need_no_crop_or_pad() -> None:
+    ops = {n.op_type for n in unpool_model((1, 2, 22, 30), static=True).graph.node}
+    assert "Slice" not in ops and "Pad" not in ops
+    ops = {n.op_type for n in unpool_model((1, 2, 45, 30), static=True).graph.node}
+    assert {"Slice", "Pad"} <= ops
