@@ -95,3 +95,17 @@ class DecoderStage(nn.Module):
         self, x: torch.Tensor, indices: torch.Tensor, prepool: torch.Tensor
     ) -> torch.Tensor:
         return self.convs(self.unpool(x, indices, prepool))
+
+
+def encode_decode(
+    encoders: nn.ModuleList, decoders: nn.ModuleList, x: torch.Tensor
+) -> torch.Tensor:
+    """Run the encoder stages, then the decoders in reverse, each unpooling with its mirror's
+    indices and pre-pool tensor (decoder i mirrors encoder i)."""
+    skips = []
+    for encoder in encoders:
+        x, indices, prepool = encoder(x)
+        skips.append((indices, prepool))
+    for decoder, (indices, prepool) in zip(reversed(decoders), reversed(skips), strict=True):
+        x = decoder(x, indices, prepool)
+    return x

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgeseg.models.blocks import DecoderStage, EncoderStage
+from edgeseg.models.blocks import DecoderStage, EncoderStage, encode_decode
 
 #: VGG16 channel counts per encoder stage (each stage ends in a 2x2 pooling).
 VGG16_STAGES: tuple[tuple[int, ...], ...] = (
@@ -56,15 +56,7 @@ class SegNet(nn.Module):
             self.decoders.append(DecoderStage(channels, last_plain=(i == 0)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for encoder in self.encoders:
-            x, indices, prepool = encoder(x)
-            skips.append((indices, prepool))
-        for decoder, (indices, prepool) in zip(
-            reversed(self.decoders), reversed(skips), strict=True
-        ):
-            x = decoder(x, indices, prepool)
-        return x
+        return encode_decode(self.encoders, self.decoders, x)
 
 
 class SegNetBasic(nn.Module):
@@ -89,12 +81,4 @@ class SegNetBasic(nn.Module):
         self.classifier = nn.Conv2d(channels, num_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for encoder in self.encoders:
-            x, indices, prepool = encoder(x)
-            skips.append((indices, prepool))
-        for decoder, (indices, prepool) in zip(
-            reversed(self.decoders), reversed(skips), strict=True
-        ):
-            x = decoder(x, indices, prepool)
-        return self.classifier(x)
+        return self.classifier(encode_decode(self.encoders, self.decoders, x))

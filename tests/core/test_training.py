@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
+from cli_helpers import edgeseg
 
 from edgeseg.checkpoint import read_checkpoint
 from edgeseg.training.config import config_from_checkpoint, load_config
@@ -76,23 +75,15 @@ def test_resume_continues_exactly(camvid_like: Path, tmp_path: Path) -> None:
 def test_eval_cli_writes_metrics_json_and_confusion(camvid_like: Path, tmp_path: Path) -> None:
     train(small_config(camvid_like, tmp_path / "run", epochs=1))
     out = tmp_path / "eval" / "metrics.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgeseg",
-            "eval",
-            str(tmp_path / "run" / "best.pt"),
-            "--data",
-            str(camvid_like),
-            "--split",
-            "val",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = edgeseg(
+        "eval",
+        str(tmp_path / "run" / "best.pt"),
+        "--data",
+        str(camvid_like),
+        "--split",
+        "val",
+        "--json",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(out.read_text())
@@ -106,23 +97,15 @@ def test_eval_cli_writes_metrics_json_and_confusion(camvid_like: Path, tmp_path:
 
 def test_eval_test_split_reads_test_folders(camvid_like: Path, tmp_path: Path) -> None:
     train(small_config(camvid_like, tmp_path / "run", epochs=1))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgeseg",
-            "eval",
-            str(tmp_path / "run" / "best.pt"),
-            "--data",
-            str(camvid_like),
-            "--split",
-            "test",
-            "--json",
-            str(tmp_path / "t.json"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = edgeseg(
+        "eval",
+        str(tmp_path / "run" / "best.pt"),
+        "--data",
+        str(camvid_like),
+        "--split",
+        "test",
+        "--json",
+        str(tmp_path / "t.json"),
     )
     has_test = (camvid_like / "test").is_dir()
     assert (result.returncode == 0) == has_test, result.stderr

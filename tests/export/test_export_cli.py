@@ -3,7 +3,6 @@ one-line errors with exit code 2."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error, edgeseg
 
 from edgeseg.card import ModelCard
 from edgeseg.checkpoint import save_checkpoint
@@ -24,28 +24,6 @@ CARD = ModelCard(
     input_hw=(36, 52),
     arch_args={"channels": 8, "kernel_size": 3},
 )
-
-
-def edgeseg(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "edgeseg", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        check=False,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("edgeseg: error:") and fragment in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
 
 
 @pytest.fixture(scope="module")
