@@ -8,7 +8,7 @@ maps by nearest neighbour) before they are counted, as the runtime does with cam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,16 +81,18 @@ def evaluate_predictor(
     predictor: Predictor,
     batch_size: int = 4,
     progress: bool = False,
-    keep_predictions: int = 0,
+    keep: Collection[int] = (),
 ) -> tuple[dict[str, Any], np.ndarray, list[np.ndarray]]:
-    """Run ``predictor`` over ``eval_set``; return (metrics, confusion matrix, first predictions).
+    """Run ``predictor`` over ``eval_set``; return (metrics, confusion matrix, kept predictions).
 
-    ``keep_predictions`` keeps that many predicted label maps (for the prediction collage).
+    ``keep`` lists image indices whose predicted label maps are returned, in that order (for the
+    prediction collage).
     """
     from edgeseg.metrics import ConfusionMatrix
 
     matrix = ConfusionMatrix(card.num_classes, card.ignore_index)
-    kept: list[np.ndarray] = []
+    kept: dict[int, np.ndarray] = {}
+    index = 0
     total = len(eval_set.images)
     if total == 0:
         raise EdgesegError("the evaluation split holds no images")
@@ -104,10 +106,11 @@ def evaluate_predictor(
             ):
                 predicted = labels_at(np.asarray(output), mask.shape)
                 matrix.update(predicted, mask)
-                if len(kept) < keep_predictions:
-                    kept.append(predicted.astype(np.uint8))
+                if index in keep:
+                    kept[index] = predicted.astype(np.uint8)
+                index += 1
             bar.update(len(images))
-    return matrix.compute(card.class_names), matrix.matrix, kept
+    return matrix.compute(card.class_names), matrix.matrix, [kept[i] for i in keep]
 
 
 def torch_predictor(model: Any, device: str = "cpu") -> Predictor:
@@ -141,9 +144,19 @@ def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
         raise EdgesegError(f"{path} has no edgeseg model card; export it with edgeseg export")
     card = ModelCard.from_json(metadata[ONNX_METADATA_KEY])
     input_name = session.get_inputs()[0].name
+    fixed_batch = session.get_inputs()[0].shape[0]
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {input_name: batch})[0]
+        if not isinstance(fixed_batch, int) or fixed_batch == len(batch):
+            return session.run(None, {input_name: batch})[0]
+        # A static-shape export takes exactly its batch size: feed it in chunks of that size.
+        step = max(1, fixed_batch)
+        return np.concatenate(
+            [
+                session.run(None, {input_name: batch[i : i + step]})[0]
+                for i in range(0, len(batch), step)
+            ]
+        )
 
     return predict, card
 

@@ -40,7 +40,7 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path) ->
     """Train loss, val mIoU / pixel accuracy and learning rate per epoch, in three panels."""
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
     axes[0].plot(epochs, [h["train_loss"] for h in history], marker=".")
     axes[0].set_title("train loss")
     for key, label in (

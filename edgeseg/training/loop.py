@@ -431,13 +431,15 @@ def _final_pictures(
     from edgeseg.plots import plot_confusion_matrix, prediction_collage
 
     best, card = load_model(out / "best.pt", device=device)
-    keep = min(config.collage_images, len(val_set.images))
+    # Evenly spaced through the split: neighbouring frames of a video look alike.
+    count = min(config.collage_images, len(val_set.images))
+    keep = sorted({round(i * (len(val_set.images) - 1) / max(1, count - 1)) for i in range(count)})
     metrics, matrix, predictions = evaluate_predictor(
-        val_set, card, torch_predictor(best, device), config.batch_size, keep_predictions=keep
+        val_set, card, torch_predictor(best, device), config.batch_size, keep=keep
     )
     prediction_collage(
-        val_set.images[:keep],
-        val_set.masks[:keep],
+        [val_set.images[i] for i in keep],
+        [val_set.masks[i] for i in keep],
         predictions,
         card.palette,
         card.ignore_index,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from cli_helpers import edgeseg
 
@@ -109,3 +110,29 @@ def test_eval_test_split_reads_test_folders(camvid_like: Path, tmp_path: Path) -
     )
     has_test = (camvid_like / "test").is_dir()
     assert (result.returncode == 0) == has_test, result.stderr
+
+
+def test_onnx_export_evaluates_like_its_checkpoint(camvid_like: Path, tmp_path: Path) -> None:
+    """A static-batch ONNX (batch 1) is fed in chunks and scores exactly as the checkpoint."""
+    train(small_config(camvid_like, tmp_path / "run", epochs=1))
+    best = tmp_path / "run" / "best.pt"
+    exported = edgeseg("export", str(best), "--out", str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr
+    scores = {}
+    for name, artifact in (("pt", best), ("onnx", tmp_path / "export" / "model.onnx")):
+        result = edgeseg(
+            "eval",
+            str(artifact),
+            "--data",
+            str(camvid_like),
+            "--batch-size",
+            "3",
+            "--json",
+            str(tmp_path / f"{name}.json"),
+        )
+        assert result.returncode == 0, result.stderr
+        scores[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert scores["onnx"]["miou"] == pytest.approx(scores["pt"]["miou"], abs=1e-3)
+    assert scores["onnx"]["pixel_accuracy"] == pytest.approx(
+        scores["pt"]["pixel_accuracy"], abs=1e-3
+    )
