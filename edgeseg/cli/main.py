@@ -31,10 +31,16 @@ def cli() -> None:
 
 def _register() -> None:
     from edgeseg.cli.evaluate import eval_command
+    from edgeseg.cli.export import export_command
+    from edgeseg.cli.plugin import plugin_group
+    from edgeseg.cli.run import run_command
     from edgeseg.cli.train import train_command
 
     cli.add_command(train_command)
     cli.add_command(eval_command)
+    cli.add_command(export_command)
+    cli.add_command(plugin_group)
+    cli.add_command(run_command)
 
 
 _register()
@@ -52,10 +58,11 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="edgeseg", standalone_mode=False)
     except EdgesegError as exc:
         fail(str(exc).replace("\n", " "))
-    except click.exceptions.NoArgsIsHelp as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
-        sys.exit(EXIT_USER_ERROR)
     except click.UsageError as exc:
+        if type(exc).__name__.startswith("NoArgsIsHelp") and exc.ctx is not None:
+            # A bare ``edgeseg`` (the class was renamed NoArgsIsHelpError in click 8.2).
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         fail(f"{exc.format_message()}{hint}")
     except click.ClickException as exc:

@@ -1,0 +1,81 @@
+"""edgeseg's runtime: class masks and overlays for images, video files, cameras and streams.
+
+Installed as ``edgeseg.runtime``. Needs numpy, OpenCV and one inference engine (ONNX Runtime,
+TensorRT, or PyTorch for checkpoints), never torch for ONNX files and engines.
+
+>>> from edgeseg.runtime import Segmenter, overlay
+>>> segmenter = Segmenter("model.onnx")            # the card inside says classes, palette, size
+>>> mask = segmenter.predict(frame_bgr)             # (H, W) uint8 class indices
+>>> shown = overlay(frame_bgr, mask, segmenter.card, alpha=0.5, legend=True)
+
+``Pipeline(open_source("clip.mp4"), segmenter, [VideoSink("out.mp4")]).run()`` runs the threaded
+capture -> inference -> render loop that ``edgeseg run`` uses. See ``docs/runtime.md``.
+"""
+
+from edgeseg.runtime.overlay import (
+    MODES,
+    Renderer,
+    colorize,
+    draw_text,
+    legend_image,
+    overlay,
+    palette_bgr,
+    select_classes,
+)
+from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.run import RunSummary, run_pipeline
+from edgeseg.runtime.segmenter import Segmenter, argmax_classes, resize_mask
+from edgeseg.runtime.sinks import (
+    DisplaySink,
+    FrameResult,
+    FramesSink,
+    MaskSink,
+    Sink,
+    StatsSink,
+    VideoSink,
+    display_available,
+    output_sink,
+)
+from edgeseg.runtime.sources import (
+    CorruptFrame,
+    Frame,
+    FrameSource,
+    RetryPolicy,
+    SourceLost,
+    open_source,
+)
+from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
+
+__all__ = [
+    "MODES",
+    "CorruptFrame",
+    "DisplaySink",
+    "Frame",
+    "FrameResult",
+    "FrameSource",
+    "FramesSink",
+    "MaskSink",
+    "Pipeline",
+    "PipelineStats",
+    "Renderer",
+    "RetryPolicy",
+    "RunSummary",
+    "Segmenter",
+    "Sink",
+    "SourceLost",
+    "StatsSink",
+    "StatsSnapshot",
+    "VideoSink",
+    "argmax_classes",
+    "colorize",
+    "display_available",
+    "draw_text",
+    "legend_image",
+    "open_source",
+    "output_sink",
+    "overlay",
+    "palette_bgr",
+    "resize_mask",
+    "run_pipeline",
+    "select_classes",
+]

@@ -1,0 +1,56 @@
+"""PyTorch backend: training checkpoints (``.pt``), on CUDA when available, else the CPU.
+
+The only runtime module that touches torch, and only when a checkpoint is opened: torch and
+``edgeseg.checkpoint`` are imported inside :class:`TorchBackend`, so the runtime imports and runs
+ONNX files and engines on machines without torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.errors import missing_extra
+from edgeseg.runtime.backend import Backend, check_output
+
+
+class TorchBackend(Backend):
+    """A checkpoint's model in eval mode; FP32, CUDA if ``torch.cuda.is_available()``.
+
+    On CUDA the argmax runs on the GPU (``torch.argmax`` keeps the first maximum, as numpy does)
+    and :meth:`infer` returns the (N, h, w) class map; on the CPU it returns the scores.
+    """
+
+    name = "torch"
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        try:
+            import torch
+        except ImportError:
+            raise missing_extra("torch", "train") from None
+        from edgeseg.checkpoint import load_model
+
+        self._torch = torch
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        self.path = Path(path)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        model, self.card = load_model(self.path)
+        self.model = model.to(self.device).eval()
+        self.output = "class_map" if self.device == "cuda" else self.card.output
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            inputs = torch.from_numpy(batch).to(self.device, non_blocking=True)
+            output = self.model(inputs)
+            if self.output == "class_map" and self.card.output == "logits":
+                output = output.argmax(dim=1).to(torch.uint8)
+            elif self.output == "logits":
+                output = output.float()
+            array = output.cpu().numpy()
+        return check_output(array, self.card, batch.shape[0], self.path.name, self.output)
+
+    def close(self) -> None:
+        self.model = None
