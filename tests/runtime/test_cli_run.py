@@ -19,22 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import edgeseg
 from runtime_helpers import CAMVID_CLIP, count_video_frames, tiny_card, write_video
 
 from edgeseg.card import write_sidecar
 from edgeseg.cli.main import main
-
-
-def edgeseg(*args: str, cwd: Path | None = None, env: dict | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "edgeseg", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture()
