@@ -114,7 +114,8 @@ def test_camvid_clip_through_the_cli(
 
 
 def test_ctrl_c_finalises_the_output(tiny_onnx: Path, tmp_path: Path) -> None:
-    long_video = write_video(tmp_path / "long.mp4", 1500)
+    # Long enough that Ctrl-C lands mid-run on an idle machine too (~2,000 frames/s here).
+    long_video = write_video(tmp_path / "long.mp4", 4000)
     out = tmp_path / "interrupted.mp4"
     process = subprocess.Popen(
         [
@@ -135,13 +136,13 @@ def test_ctrl_c_finalises_the_output(tiny_onnx: Path, tmp_path: Path) -> None:
     deadline = time.time() + 30
     while time.time() < deadline and not list(tmp_path.glob(".interrupted*.mp4")):
         time.sleep(0.05)
-    time.sleep(0.5)  # let it write some frames
+    time.sleep(0.1)  # let it write some frames
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert ("interrupted" in stderr or "aborted" in stderr) and "Traceback" not in stderr
     written = count_video_frames(out)
-    assert 0 < written < 1500, stderr
+    assert 0 < written < 4000, stderr
     assert not list(tmp_path.glob(".interrupted*"))
 
 
