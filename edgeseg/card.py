@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,20 @@ class ModelCard:
         if not isinstance(data, dict):
             raise EdgesegError("model card JSON must be an object")
         return cls.from_dict(data)
+
+
+def card_from_onnx_metadata(metadata: Mapping[str, str], source: object) -> ModelCard:
+    """The card stored in an ONNX file's metadata, from either reader's view of it.
+
+    ``metadata`` is ONNX Runtime's ``get_modelmeta().custom_metadata_map`` or the ``onnx``
+    package's ``metadata_props`` as a dict; ``source`` names the file in the error.
+    """
+    if ONNX_METADATA_KEY not in metadata:
+        raise EdgesegError(
+            f"{source} has no edgeseg model card (metadata key {ONNX_METADATA_KEY!r}); "
+            "export it with edgeseg export"
+        )
+    return ModelCard.from_json(metadata[ONNX_METADATA_KEY])
 
 
 def sidecar_path(artifact: str | os.PathLike[str]) -> Path:

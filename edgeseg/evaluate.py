@@ -127,7 +127,7 @@ def torch_predictor(model: Any, device: str = "cpu") -> Predictor:
 
 def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
     """ONNX Runtime (CPU) predictor and the card stored in the file's metadata."""
-    from edgeseg.card import ONNX_METADATA_KEY
+    from edgeseg.card import card_from_onnx_metadata
 
     try:
         import onnxruntime as ort
@@ -139,10 +139,7 @@ def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise EdgesegError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}") from None
-    metadata = session.get_modelmeta().custom_metadata_map
-    if ONNX_METADATA_KEY not in metadata:
-        raise EdgesegError(f"{path} has no edgeseg model card; export it with edgeseg export")
-    card = ModelCard.from_json(metadata[ONNX_METADATA_KEY])
+    card = card_from_onnx_metadata(session.get_modelmeta().custom_metadata_map, path)
     input_name = session.get_inputs()[0].name
     fixed_batch = session.get_inputs()[0].shape[0]
 

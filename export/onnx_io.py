@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnx
 
-from edgeseg.card import ONNX_METADATA_KEY, ModelCard, atomic_write_bytes
+from edgeseg.card import ONNX_METADATA_KEY, ModelCard, atomic_write_bytes, card_from_onnx_metadata
 from edgeseg.errors import EdgesegError
 
 #: The opset written by default: torch's exporter targets it natively, TensorRT 10.3's parser
@@ -42,10 +42,7 @@ def attach_card(model: onnx.ModelProto, card: ModelCard) -> None:
 
 def card_of(model: onnx.ModelProto, source: str | Path = "the ONNX model") -> ModelCard:
     """The card an edgeseg ONNX carries; a one-line error for a foreign file."""
-    for prop in model.metadata_props:
-        if prop.key == ONNX_METADATA_KEY:
-            return ModelCard.from_json(prop.value)
-    raise EdgesegError(f"{source} has no edgeseg model card; export it with edgeseg export")
+    return card_from_onnx_metadata({p.key: p.value for p in model.metadata_props}, source)
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:

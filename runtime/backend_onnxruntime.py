@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.card import ONNX_METADATA_KEY, ModelCard
+from edgeseg.card import ModelCard, card_from_onnx_metadata
 from edgeseg.errors import EdgesegError, missing_extra
 from edgeseg.runtime.backend import Backend, check_output
 
@@ -100,13 +100,7 @@ class OnnxRuntimeBackend(Backend):
 
 def read_onnx_card(session, path: Path) -> ModelCard:
     """The card stored in an ONNX file's metadata; EdgesegError when there is none."""
-    metadata = session.get_modelmeta().custom_metadata_map
-    if ONNX_METADATA_KEY not in metadata:
-        raise EdgesegError(
-            f"{path} has no edgeseg model card (metadata key {ONNX_METADATA_KEY!r}); "
-            "export it with edgeseg export"
-        )
-    return ModelCard.from_json(metadata[ONNX_METADATA_KEY])
+    return card_from_onnx_metadata(session.get_modelmeta().custom_metadata_map, path)
 
 
 def _check_input_shape(shape: Sequence, card: ModelCard, path: Path) -> None:
