@@ -3,7 +3,9 @@
 Training validation and ``edgeseg eval`` share :func:`evaluate_predictor`, so a number printed
 during training and one printed by ``edgeseg eval`` mean the same thing. Predictions are made at
 the model card's input size and brought back to each label image's size (logits bilinearly, class
-maps by nearest neighbour) before they are counted, as the runtime does with camera frames.
+maps by nearest neighbour) before they are counted. The runtime is cheaper per frame: it takes
+the argmax at network size and resizes the class map by nearest neighbour, so its masks can differ
+from these at class boundaries when the input size is below the frame size.
 """
 
 from __future__ import annotations
