@@ -14,13 +14,15 @@ logit) and the share of pixels whose argmax class agrees.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgeseg.card import ModelCard
+from edgeseg.card import ModelCard, atomic_write_bytes
 from edgeseg.export.fp16 import to_fp16
 from edgeseg.export.parity import compare, run_onnx, sample_inputs
 from edgeseg.export.torch_to_onnx import export_onnx
@@ -49,6 +51,7 @@ def measure(
     input_hw: tuple[int, int],
     samples: int,
     fp16: bool,
+    records: list[dict] | None = None,
 ) -> list[str]:
     torch.manual_seed(0)
     model = create_model(architecture, NUM_CLASSES, **arch_args).eval()
@@ -88,6 +91,20 @@ def measure(
             f"({figure.mean_abs_diff / scale:.1e}) | {scale:.3g} | "
             f"{100 * figure.agreement:.4f}% | {'ok' if figure.passed else 'FAILED'} |"
         )
+        if records is not None:
+            records.append(
+                {
+                    "model": name,
+                    "batchnorm": batchnorm,
+                    "file": artifact,
+                    "precision": precision,
+                    "max_abs_diff": figure.max_abs_diff,
+                    "mean_abs_diff": figure.mean_abs_diff,
+                    "max_logit": scale,
+                    "argmax_agreement": figure.agreement,
+                    "passed": figure.passed,
+                }
+            )
     print(f"  ({name}, BN {batchnorm}: export and conversions {export_s:.1f} s)", flush=True)
     return rows
 
@@ -97,17 +114,27 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2)
     parser.add_argument("--size", default="360x480", help="HEIGHTxWIDTH")
     parser.add_argument("--no-fp16", dest="fp16", action="store_false")
+    parser.add_argument(
+        "--json", type=Path, help="also write the figures here (read by benchmarks/performance.py)"
+    )
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.lower().split("x"))
     print(
         f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads; "
         f"{args.samples} frames of {height}x{width}"
     )
-    rows = []
+    rows: list[str] = []
+    records: list[dict] = []
     for architecture, arch_args in MODELS:
         for batchnorm in ("default", "randomised"):
             rows += measure(
-                architecture, arch_args, batchnorm, (height, width), args.samples, args.fp16
+                architecture,
+                arch_args,
+                batchnorm,
+                (height, width),
+                args.samples,
+                args.fp16,
+                records,
             )
     print(
         "| model | BN stats | file | max abs diff (rel.) | mean abs diff (rel.) | "
@@ -115,6 +142,15 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
+    if args.json:
+        record = {
+            "benchmark": "export_parity",
+            "size": f"{height}x{width}",
+            "samples": args.samples,
+            "machine": f"{platform.machine()}, torch {torch.__version__}",
+            "results": records,
+        }
+        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
 
 
 if __name__ == "__main__":

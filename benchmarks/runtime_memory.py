@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from runtime_model import CAMVID_CLIP
 
-from edgeseg.card import ONNX_METADATA_KEY, ModelCard
+from edgeseg.card import ONNX_METADATA_KEY, ModelCard, atomic_write_bytes
 from edgeseg.data.spec import CAMVID
 from edgeseg.runtime import (
     Frame,
@@ -117,6 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--model", type=Path, help="ONNX file (default: a one-layer model)")
+    parser.add_argument(
+        "--json", type=Path, help="also write the record here (read by benchmarks/performance.py)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -137,24 +140,22 @@ def main() -> None:
     samples = sampler.samples  # taken while the pipeline runs
     after_warm_up = next((rss for n, rss in samples if n >= WARM_UP), samples[0][1])
     final = samples[-1][1]
-    print(
-        json.dumps(
-            {
-                "model": str(args.model or "one-layer conv, CamVid card, 360x480"),
-                "frames": stats.frames_done,
-                "fps": round(stats.frames_done / seconds, 1),
-                "rss_mib_before_run": round(start_rss, 1),
-                "rss_mib_at_frame_500": after_warm_up,
-                f"rss_mib_at_frame_{samples[-1][0]}": final,
-                "rss_mib_max": max(rss for _, rss in samples),
-                "growth_after_warm_up_mib": round(final - after_warm_up, 1),
-                "rss_mib_after_run": after_run,
-                "rss_mib_by_frame": dict(samples),
-                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            },
-            indent=1,
-        )
-    )
+    record = {
+        "model": str(args.model or "one-layer conv, CamVid card, 360x480"),
+        "frames": stats.frames_done,
+        "fps": round(stats.frames_done / seconds, 1),
+        "rss_mib_before_run": round(start_rss, 1),
+        "rss_mib_at_frame_500": after_warm_up,
+        f"rss_mib_at_frame_{samples[-1][0]}": final,
+        "rss_mib_max": max(rss for _, rss in samples),
+        "growth_after_warm_up_mib": round(final - after_warm_up, 1),
+        "rss_mib_after_run": after_run,
+        "rss_mib_by_frame": dict(samples),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
+    print(json.dumps(record, indent=1))
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
 
 
 if __name__ == "__main__":

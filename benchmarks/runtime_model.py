@@ -14,10 +14,34 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "out" / "bench"
 CAMVID_CLIP = ROOT.parent / "shared" / "datasets" / "camvid" / "clip_val.mp4"
+
+
+def random_segnet(width: float, input_hw: tuple[int, int] = (360, 480)) -> tuple[Any, Any]:
+    """SegNet at ``width`` with seeded random weights (eval mode) and its CamVid card."""
+    import torch
+
+    from edgeseg.card import ModelCard
+    from edgeseg.data.spec import CAMVID
+    from edgeseg.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("segnet", CAMVID.num_classes, width=width).eval()
+    card = ModelCard(
+        architecture="segnet",
+        num_classes=CAMVID.num_classes,
+        class_names=CAMVID.class_names,
+        palette=CAMVID.palette,
+        input_hw=input_hw,
+        arch_args={"width": width},
+        ignore_index=CAMVID.ignore_index,
+        dataset="camvid (random weights: a speed benchmark)",
+    )
+    return model, card
 
 
 def segnet_onnx(width: float = 0.25, argmax: bool = False) -> Path:
@@ -33,23 +57,10 @@ def segnet_onnx(width: float = 0.25, argmax: bool = False) -> Path:
 def export(out: Path, width: float, argmax: bool) -> str:
     import torch
 
-    from edgeseg.card import ONNX_METADATA_KEY, ModelCard
-    from edgeseg.data.spec import CAMVID
-    from edgeseg.models import create_model
+    from edgeseg.card import ONNX_METADATA_KEY
 
-    torch.manual_seed(0)
-    model = create_model("segnet", CAMVID.num_classes, width=width).eval()
-    card = ModelCard(
-        architecture="segnet",
-        num_classes=CAMVID.num_classes,
-        class_names=CAMVID.class_names,
-        palette=CAMVID.palette,
-        input_hw=(360, 480),
-        arch_args={"width": width},
-        ignore_index=CAMVID.ignore_index,
-        output="class_map" if argmax else "logits",
-        dataset="camvid (random weights: a speed benchmark)",
-    )
+    model, card = random_segnet(width)
+    card = card.replace(output="class_map" if argmax else "logits")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         from edgeseg.export.onnx_io import attach_card, save_onnx

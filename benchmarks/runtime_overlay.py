@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg.card import ModelCard
+from edgeseg.card import ModelCard, atomic_write_bytes
 from edgeseg.data.spec import CAMVID
 from edgeseg.runtime import Renderer, resize_mask
 
@@ -57,6 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--threads", type=int, help="cv2.setNumThreads (default: OpenCV's)")
+    parser.add_argument(
+        "--json", type=Path, help="also write the record here (read by benchmarks/performance.py)"
+    )
     args = parser.parse_args()
     if args.threads is not None:
         cv2.setNumThreads(args.threads)
@@ -98,19 +101,17 @@ def main() -> None:
             render()
             samples[name].append(time.perf_counter() - start)
     results = {name: summarise(values) for name, values in samples.items()}
-    print(
-        json.dumps(
-            {
-                "frame": f"{FULL_HD[1]}x{FULL_HD[0]}",
-                "opencv_threads": cv2.getNumThreads(),
-                "iterations": args.iterations,
-                "results": results,
-                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-                "load_average_1m": round(os.getloadavg()[0], 2),
-            },
-            indent=1,
-        )
-    )
+    record = {
+        "frame": f"{FULL_HD[1]}x{FULL_HD[0]}",
+        "opencv_threads": cv2.getNumThreads(),
+        "iterations": args.iterations,
+        "results": results,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(record, indent=1))
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from runtime_model import CAMVID_CLIP, segnet_onnx
 
+from edgeseg.card import atomic_write_bytes
 from edgeseg.runtime import Pipeline, Segmenter, VideoSink, open_source
 
 
@@ -63,6 +64,9 @@ def main() -> None:
     parser.add_argument("--model-iterations", type=int, default=20, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    parser.add_argument(
+        "--json", type=Path, help="also write the record here (read by benchmarks/performance.py)"
+    )
     args = parser.parse_args()
 
     model = args.model or segnet_onnx(argmax=args.argmax)
@@ -106,6 +110,8 @@ def main() -> None:
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result, indent=1))
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
 
 
 if __name__ == "__main__":

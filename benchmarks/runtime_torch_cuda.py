@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from edgeseg.card import atomic_write_bytes
 from edgeseg.models import create_model
 
 
@@ -43,9 +45,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=float, default=1.0, help="SegNet width multiplier")
     parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument(
+        "--json", type=Path, help="also write the record here (read by benchmarks/performance.py)"
+    )
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        print(json.dumps({"skipped": "no CUDA GPU here (torch.cuda.is_available() is False)"}))
+        record = {"skipped": "no CUDA GPU here (torch.cuda.is_available() is False)"}
+        print(json.dumps(record))
+        if args.json:
+            atomic_write_bytes(args.json, json.dumps(record).encode())
         return
     torch.backends.cudnn.benchmark = True
     model = create_model("segnet", 11, width=args.width).cuda().eval()
@@ -58,6 +66,8 @@ def main() -> None:
         "fp16": latency_ms(model.half(), x.half(), args.iterations),
     }
     print(json.dumps(result, indent=1))
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
 
 
 if __name__ == "__main__":

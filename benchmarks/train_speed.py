@@ -14,9 +14,11 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import torch
 
+from edgeseg.card import atomic_write_bytes
 from edgeseg.losses import build_loss
 from edgeseg.models import count_parameters, create_model
 
@@ -73,6 +75,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument(
+        "--json", type=Path, help="also write the record here (read by benchmarks/performance.py)"
+    )
     args = parser.parse_args()
     args.size = tuple(int(v) for v in args.size.split("x"))
     machine = (
@@ -89,17 +94,20 @@ def main() -> None:
             f"({results[label]['params']:,} params, {args.size[0]}x{args.size[1]}, "
             f"batch {args.batch_size}, {args.device}{', amp' if args.amp else ''})"
         )
-    print(
-        json.dumps(
-            {
-                "benchmark": "train_speed",
-                "machine": machine,
-                "torch": torch.__version__,
-                "threads": torch.get_num_threads(),
-                "results": results,
-            }
-        )
-    )
+    record = {
+        "benchmark": "train_speed",
+        "machine": machine,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "size": f"{args.size[0]}x{args.size[1]}",
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "amp": args.amp,
+        "results": results,
+    }
+    print(json.dumps(record))
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
 
 
 if __name__ == "__main__":

@@ -137,8 +137,23 @@ def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
         from edgeseg.errors import missing_extra
 
         raise missing_extra("onnxruntime", "onnx") from None
+    model: str | bytes = str(path)
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        import onnx
+
+        from edgeseg.export.trt_graph import plugin_nodes, reexpand_plugins
+
+        proto = onnx.load(str(path))
+        if plugin_nodes(proto):  # a TensorRT graph: run its plugin as the exact standard ops
+            model = reexpand_plugins(proto).SerializeToString()
+    except ImportError:
+        pass  # onnxruntime without onnx: plain ONNX files still run
+    except Exception as exc:
+        raise EdgesegError(
+            f"{path} is not a readable ONNX file: {str(exc).splitlines()[0]}"
+        ) from None
+    try:
+        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise EdgesegError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}") from None
     card = card_from_onnx_metadata(session.get_modelmeta().custom_metadata_map, path)
@@ -187,16 +202,37 @@ def evaluate(
     Returns (metrics, confusion matrix, card). Raises EdgesegError when the dataset's classes do
     not match the model's.
     """
+    return evaluate_many([artifact], data, split, batch_size, device, limit, progress)[0]
+
+
+def evaluate_many(
+    artifacts: Sequence[str | Path],
+    data: str | Path,
+    split: str = "val",
+    batch_size: int = 4,
+    device: str = "cpu",
+    limit: int | None = None,
+    progress: bool = True,
+) -> list[tuple[dict[str, Any], np.ndarray, ModelCard]]:
+    """:func:`evaluate` for several artifacts on the same images, read once: the FP32 / FP16 /
+    INT8 comparison. Every artifact is opened (and its classes checked) before any is run."""
     from edgeseg.data import load_split
 
-    predictor, card = predictor_for(artifact, device)
+    if not artifacts:
+        raise EdgesegError("no model given to evaluate")
+    predictors = [predictor_for(artifact, device) for artifact in artifacts]
     spec, samples = load_split(data, split)
-    if spec.num_classes != card.num_classes:
-        raise EdgesegError(
-            f"the dataset has {spec.num_classes} classes but the model predicts {card.num_classes}"
-        )
+    for artifact, (_, card) in zip(artifacts, predictors, strict=True):
+        if spec.num_classes != card.num_classes:
+            raise EdgesegError(
+                f"the dataset has {spec.num_classes} classes but {artifact} predicts "
+                f"{card.num_classes}"
+            )
     if limit is not None:
         samples = samples[:limit]
     eval_set = load_eval_set(samples, spec, progress=progress)
-    metrics, matrix, _ = evaluate_predictor(eval_set, card, predictor, batch_size, progress)
-    return metrics, matrix, card
+    results = []
+    for predictor, card in predictors:
+        metrics, matrix, _ = evaluate_predictor(eval_set, card, predictor, batch_size, progress)
+        results.append((metrics, matrix, card))
+    return results

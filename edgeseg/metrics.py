@@ -176,6 +176,49 @@ def format_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_comparison(names: Sequence[str], results: Sequence[dict[str, Any]]) -> str:
+    """Several models' metrics on the same images: the summary per model with its mIoU change
+    against the first (the reference, e.g. FP32), then per-class IoU as the first model's value
+    and every other model's change in points. Undefined values show as '-'."""
+    if not results:
+        return ""
+    width = max(len("model"), *(len(n) for n in names))
+    lines = [
+        f"{'model':<{width}}  {'mIoU':>7}  {'dmIoU':>7}  {'pix acc':>7}  {'cls acc':>7}  "
+        f"{'fwIoU':>7}"
+    ]
+    base = results[0]
+    for name, metrics in zip(names, results, strict=True):
+        delta = _points(metrics["miou"] - base["miou"]) if metrics is not base else f"{'-':>7}"
+        lines.append(
+            f"{name:<{width}}  {_cell(metrics['miou'])}  {delta}  "
+            f"{_cell(metrics['pixel_accuracy'])}  {_cell(metrics['class_accuracy'])}  "
+            f"{_cell(metrics['fwiou'])}"
+        )
+    classes = [row["name"] for row in base["per_class"]]
+    class_width = max(len("class IoU"), *(len(c) for c in classes))
+    columns = [max(9, len(n)) for n in names]
+    lines += ["", f"per-class IoU: {names[0]}, then the change in points for the others"]
+    lines.append(
+        f"{'class IoU':<{class_width}}  "
+        + "  ".join(f"{n:>{w}}" for n, w in zip(names, columns, strict=True))
+    )
+    for index, cls in enumerate(classes):
+        cells = [f"{_cell(base['per_class'][index]['iou']).strip():>{columns[0]}}"]
+        for metrics, w in zip(results[1:], columns[1:], strict=True):
+            change = metrics["per_class"][index]["iou"] - base["per_class"][index]["iou"]
+            cells.append(f"{_points(change).strip():>{w}}")
+        lines.append(f"{cls:<{class_width}}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def _points(delta: float) -> str:
+    """A difference of two fractions in percentage points, signed ('-' when undefined)."""
+    if math.isnan(delta):
+        return f"{'-':>7}"
+    return f"{100 * delta:+7.2f}"
+
+
 def _cell(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"{'-':>7}"

@@ -148,3 +148,18 @@ def plot_confusion_matrix(
                     )
     fig.colorbar(image, ax=ax, fraction=0.046)
     _save_figure(fig, path)
+
+
+def plot_layer_sensitivity(
+    layers: Sequence[str], losses: Sequence[float], path: str | Path, title: str
+) -> None:
+    """Horizontal bars: consistency mIoU lost when each layer alone is quantized, worst on top."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(layers) + 1.2))
+    positions = np.arange(len(layers))[::-1]
+    ax.barh(positions, [100 * v for v in losses], color="#c0504d")
+    ax.set_yticks(positions, labels=list(layers), fontsize=7)
+    ax.set_xlabel("consistency mIoU lost vs FP32 (points)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    _save_figure(fig, path)

@@ -44,11 +44,18 @@ def resize_to_input(image: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
+def to_input_rgb(image_bgr: np.ndarray, input_hw: Sequence[int]) -> np.ndarray:
+    """(H, W, 3) uint8 BGR frame -> (h, w, 3) uint8 RGB at the network's size, not yet normalised.
+
+    The uint8 stage is what the INT8 calibration cache stores (a quarter of the float size).
+    """
+    check_frame(image_bgr)
+    return cv2.cvtColor(resize_to_input(image_bgr, tuple(input_hw)), cv2.COLOR_BGR2RGB)
+
+
 def preprocess(image_bgr: np.ndarray, card: ModelCard) -> np.ndarray:
     """(H, W, 3) uint8 BGR frame of any size -> (3, h, w) float32 at the card's ``input_hw``."""
-    check_frame(image_bgr)
-    resized = resize_to_input(image_bgr, card.input_hw)
-    return normalize(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), card)
+    return normalize(to_input_rgb(image_bgr, card.input_hw), card)
 
 
 def preprocess_batch(frames_bgr: Sequence[np.ndarray], card: ModelCard) -> np.ndarray:

@@ -37,14 +37,22 @@ class PrecisionPlan:
     clear_flags: tuple[str, ...]
 
 
-def precision_plan(major: int, precision: str) -> PrecisionPlan:
+def precision_plan(major: int, precision: str, float_fp16: bool = False) -> PrecisionPlan:
     """The build recipe for ``precision`` on TensorRT ``major``.
 
     10.x (weakly typed networks): FP32 ONNX; FP16 through ``BuilderFlag.FP16``.
     11.x (strongly typed only, no precision flags): FP16 needs an FP16 ONNX (FP32 I/O).
     FP32 clears ``BuilderFlag.TF32`` on both, so an "fp32" engine computes in FP32.
-    INT8 is explicit quantization (a Q/DQ ONNX from calibration) and arrives with that stage.
+    INT8 is explicit quantization from the Q/DQ ONNX (``onnx_precision`` "int8"). On 10.x a
+    weakly typed network with Q/DQ layers still needs ``BuilderFlag.INT8``, and
+    ``float_fp16`` adds ``FP16`` so the layers left in float may run in FP16. On 11.x the
+    graph's types decide: the float layers of the FP32-typed Q/DQ graph stay FP32
+    (``float_fp16`` cannot change that without an FP16-typed Q/DQ graph, which needs opset 19).
     """
+    if precision == "int8":
+        if major >= 11:
+            return PrecisionPlan("int8", (), ())
+        return PrecisionPlan("int8", ("INT8", "FP16") if float_fp16 else ("INT8",), ())
     if major not in SUPPORTED_MAJORS:
         raise EdgesegError(
             f"TensorRT {major}.x is not supported; edgeseg builds engines with TensorRT 10.x "
@@ -56,7 +64,7 @@ def precision_plan(major: int, precision: str) -> PrecisionPlan:
         if major >= 11:
             return PrecisionPlan("fp16", (), ())
         return PrecisionPlan("fp32", ("FP16",), ())
-    raise EdgesegError(f"engine precision {precision!r} is not one of fp32, fp16")
+    raise EdgesegError(f"engine precision {precision!r} is not one of fp32, fp16, int8")
 
 
 def _round_to(value: float, multiple: int, up: bool) -> int:

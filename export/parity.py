@@ -29,8 +29,11 @@ from edgeseg.errors import EdgesegError
 from edgeseg.preprocess import preprocess
 
 #: (tolerance on the mean difference relative to the largest logit, min agreement) per
-#: precision; the CLI's --tolerance overrides the first for FP32.
-DEFAULT_GATES = {"fp32": (1e-4, 0.999), "fp16": (1e-2, 0.99)}
+#: precision; the CLI's --tolerance overrides the first for FP32. INT8 is gated here only as an
+#: engine against the INT8 ONNX: TensorRT's fused INT8 kernels requantize where ONNX Runtime's
+#: Q/DQ emulation computes in float, so small logit differences are expected (unmeasured: no
+#: TensorRT here). INT8 against FP32 is checked on real images in edgeseg.calibration.int8.
+DEFAULT_GATES = {"fp32": (1e-4, 0.999), "fp16": (1e-2, 0.99), "int8": (5e-2, 0.97)}
 
 
 @dataclass(frozen=True)

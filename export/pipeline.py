@@ -28,6 +28,7 @@ import numpy as np
 import onnx
 
 from edgeseg import __version__
+from edgeseg.calibration.int8 import Int8Options
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.export import parity as parity_mod
@@ -54,6 +55,8 @@ FILE_NAMES = {
     "trt_onnx": "model.trt.onnx",
     "fp16_onnx": "model.fp16.onnx",
     "fp16_trt_onnx": "model.fp16.trt.onnx",
+    "int8_onnx": "model.int8.onnx",
+    "int8_trt_onnx": "model.int8.trt.onnx",
     "engine": "model.engine",
 }
 
@@ -67,6 +70,7 @@ class ExportResult:
     files: dict[str, Path] = field(default_factory=dict)
     parity: list[ParityResult] = field(default_factory=list)
     engine_card: ModelCard | None = None
+    int8: Any = None  # edgeseg.calibration.int8.Int8Result with --int8
 
 
 @dataclass
@@ -83,6 +87,10 @@ class _Graphs:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    _stderr(f"warning: {message}")
 
 
 def _import_torch_stage() -> Any:
@@ -135,7 +143,35 @@ def _check_parity(
     results = []
     for inputs in cases:
         expected = reference(inputs)
+        int8_expected = None
         for role, model in graphs.models.items():
+            if graphs.precision[role] == "int8":
+                # INT8 differs from PyTorch by design; its accuracy is checked on real images
+                # (edgeseg.calibration.int8). Its TensorRT graph must equal the INT8 ONNX.
+                if role == "int8_onnx":
+                    continue
+                if int8_expected is None:
+                    int8_expected = parity_mod.run_onnx(
+                        graphs.models["int8_onnx"].SerializeToString(),
+                        inputs,
+                        batch=None if dynamic else 1,
+                    )
+                actual = parity_mod.run_onnx(
+                    reexpand_plugins(model).SerializeToString(),
+                    inputs,
+                    batch=None if dynamic else 1,
+                )
+                results.append(
+                    parity_mod.compare(
+                        FILE_NAMES[role],
+                        f"ONNX Runtime against {FILE_NAMES['int8_onnx']}, plugin re-expanded",
+                        int8_expected,
+                        actual,
+                        "fp32",
+                        tolerance=tolerance,
+                    )
+                )
+                continue
             runnable, method = model, "ONNX Runtime"
             if plugin_nodes(model):
                 runnable = reexpand_plugins(model)
@@ -166,14 +202,18 @@ def export_checkpoint(
     tolerance: float | None = None,
     workspace_mb: int | None = None,
     samples: int = 2,
+    int8: Int8Options | None = None,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Export a checkpoint (or an edgeseg ONNX) to ``out_dir``; see the module doc for steps.
 
     Writes ``model.onnx`` and ``model.trt.onnx`` (FP32), with ``fp16`` also ``model.fp16.onnx``
-    and ``model.fp16.trt.onnx``, with ``format="engine"`` also ``model.engine`` and its
-    ``model.engine.json`` card. ``tolerance`` bounds the mean FP32 logit difference relative to
-    the largest logit (default 1e-4; :mod:`edgeseg.export.parity` says why not the largest).
+    and ``model.fp16.trt.onnx``, with ``int8`` also ``model.int8.onnx`` and
+    ``model.int8.trt.onnx`` (calibrated and checked as :mod:`edgeseg.calibration.int8` says),
+    with ``format="engine"`` also ``model.engine`` and its ``model.engine.json`` card (INT8 when
+    ``int8`` is given, its float layers FP16 with ``fp16`` on TensorRT 10.x). ``tolerance``
+    bounds the mean FP32 logit difference relative to the largest logit (default 1e-4;
+    :mod:`edgeseg.export.parity` says why not the largest).
     Raises EdgesegError (one line) for a user-fixable problem or a parity failure; then nothing
     is written.
     """
@@ -186,9 +226,9 @@ def export_checkpoint(
         raise EdgesegError(f"{'ONNX file' if is_onnx else 'checkpoint'} {source} not found")
     if is_onnx and format != "engine":
         raise EdgesegError(f"{source} is already ONNX; use --format engine to build an engine")
-    if is_onnx and (dynamic or argmax or opset is not None):
+    if is_onnx and (dynamic or argmax or opset is not None or int8 is not None):
         raise EdgesegError(
-            "--dynamic, --argmax and --opset apply when exporting a checkpoint; "
+            "--dynamic, --argmax, --opset and --int8 apply when exporting a checkpoint; "
             f"{source.name} keeps the options it was exported with"
         )
     if opset is not None:
@@ -230,8 +270,17 @@ def export_checkpoint(
             portable16 = to_fp16(portable)
             graphs.add("fp16_onnx", portable16, "fp16")
             graphs.add("fp16_trt_onnx", to_trt_graph(portable16), "fp16")
+        if int8 is not None:
+            from edgeseg.calibration.int8 import quantize_checked
+
+            out.mkdir(parents=True, exist_ok=True)
+            int8_result = quantize_checked(
+                portable, card, int8, report_dir=out, log=log, warn=_warn
+            )
+            graphs.add("int8_onnx", int8_result.model, "int8")
+            graphs.add("int8_trt_onnx", to_trt_graph(int8_result.model), "int8")
         expected = torch_to_onnx.count_unpoolings(model)
-        for role in ("trt_onnx", "fp16_trt_onnx"):
+        for role in ("trt_onnx", "fp16_trt_onnx", "int8_trt_onnx"):
             if role in graphs.models:
                 problems = trt_graph_problems(graphs.models[role], expected)
                 if problems:
@@ -255,11 +304,23 @@ def export_checkpoint(
             parity_mod.require_parity(results, log)
 
     result = ExportResult(out_dir=out, card=card, parity=results, files=written)
+    if int8 is not None:
+        result.int8 = int8_result
     if results:
         log(parity_mod.format_report(results))
     for role, graph in graphs.models.items():
         if role not in result.files:
-            attach_card(graph, _onnx_card(card, role, graphs.precision[role], opset, dynamic))
+            onnx_card = _onnx_card(card, role, graphs.precision[role], opset, dynamic)
+            if graphs.precision[role] == "int8" and int8 is not None:
+                calibration = {
+                    "method": int8.method,
+                    "images": result.int8.calibration_images,
+                    "source": result.int8.source,
+                    "kept_float": result.int8.kept_float,
+                    "check": vars(result.int8.check),
+                }
+                onnx_card = onnx_card.replace(build={**onnx_card.build, "int8": calibration})
+            attach_card(graph, onnx_card)
             result.files[role] = save_onnx(graph, out / FILE_NAMES[role])
             log(
                 f"wrote {result.files[role]} ({graphs.precision[role]}, opset {opset}, "
@@ -298,9 +359,18 @@ def _build_and_check(
 ) -> None:
     engine_mod, trt, library, _gpu = engine_tools
     card = result.card
-    precision = "fp16" if fp16 or card.precision == "fp16" else "fp32"
-    plan = engine_mod.precision_plan(engine_mod.tensorrt_major(trt.__version__), precision)
-    role = "fp16_trt_onnx" if plan.onnx_precision == "fp16" else "trt_onnx"
+    major = engine_mod.tensorrt_major(trt.__version__)
+    if "int8_trt_onnx" in graphs.models:
+        precision = "int8"
+        if fp16 and major >= 11:
+            log(
+                f"note: TensorRT {trt.__version__} is strongly typed: the layers left in float "
+                "keep the Q/DQ graph's FP32 types (FP16 there needs an FP16-typed Q/DQ graph)"
+            )
+    else:
+        precision = "fp16" if fp16 or card.precision == "fp16" else "fp32"
+    plan = engine_mod.precision_plan(major, precision, float_fp16=fp16)
+    role = {"fp16": "fp16_trt_onnx", "int8": "int8_trt_onnx"}.get(plan.onnx_precision, "trt_onnx")
     if role not in result.files:
         if role == "trt_onnx":  # TensorRT 10.x given an FP16 graph: its FP16 flag builds it too
             role = "fp16_trt_onnx"
@@ -332,6 +402,8 @@ def _build_and_check(
     if not check:
         return
     inputs = parity_mod.sample_inputs(card, samples)
+    if precision == "int8":  # the engine must compute what the INT8 ONNX computes
+        reference_model = graphs.models["int8_onnx"]
     expected = parity_mod.run_onnx(
         reference_model.SerializeToString(), inputs, batch=None if dynamic else 1
     )

@@ -12,14 +12,32 @@ test, since pytest puts ``tests/`` on ``sys.path`` for this conftest):
   masks named ``<stem>_mask.jpg``, folders per split (7 train / 3 val of 40x56).
 
 Each fixture returns the dataset root (a ``Path``) and writes a fresh copy per test.
+
+The whole session runs with ``EDGESEG_CACHE_DIR`` in a temporary folder (inherited by the CLI
+subprocesses), so tests never read or fill the user's real cache (calibration inputs, the
+exported bundled model); a test that needs its own empty cache sets the variable itself.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from synthetic import make_camvid_like, make_generic
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("user-cache")
+    before = os.environ.get("EDGESEG_CACHE_DIR")
+    os.environ["EDGESEG_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["EDGESEG_CACHE_DIR"]
+    else:
+        os.environ["EDGESEG_CACHE_DIR"] = before
 
 
 @pytest.fixture

@@ -11,20 +11,20 @@ from edgeseg.cli.options import data_option
 
 
 @click.command("eval")
-@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @data_option()
 @click.option("--split", default="val", show_default=True, help="train, val or test (CamVid).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write metrics here.")
 @click.option(
     "--confusion",
     type=click.Path(dir_okay=False),
-    help="Confusion-matrix PNG.  [default: beside --json, or confusion_<split>.png]",
+    help="Confusion-matrix PNG (one model).  [default: beside --json, or confusion_<split>.png]",
 )
 @click.option("--batch-size", default=4, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--limit", type=int, help="Evaluate only the first N images.")
 def eval_command(
-    artifact: str,
+    artifacts: tuple[str, ...],
     data: str,
     split: str,
     json_path: str | None,
@@ -33,28 +33,43 @@ def eval_command(
     device: str,
     limit: int | None,
 ) -> None:
-    """Evaluate a checkpoint (.pt) or ONNX file: per-class table, JSON metrics, confusion PNG.
+    """Evaluate checkpoints (.pt) or ONNX files: per-class table, JSON metrics, confusion PNG.
+
+    Several models are compared on the same images, read once: mIoU and per-class IoU changes
+    against the first (put the FP32 model first). ONNX files with edgeseg's TensorRT plugin
+    (*.trt.onnx) run with the plugin as its exact standard-op equivalent.
 
     \b
     Examples:
       edgeseg eval runs/camvid/best.pt --data ../shared/datasets/camvid --split val --json m.json
       edgeseg eval export/model.onnx --data ../shared/datasets/camvid --split val
+      edgeseg eval export/model.onnx export/model.fp16.onnx export/model.int8.onnx \\
+        --data ../shared/datasets/camvid --split val --json compare.json
     """
     from edgeseg.card import atomic_write_bytes
-    from edgeseg.evaluate import evaluate
-    from edgeseg.metrics import format_table, to_jsonable
+    from edgeseg.evaluate import evaluate_many
+    from edgeseg.metrics import format_comparison, format_table, to_jsonable
     from edgeseg.plots import plot_confusion_matrix
 
-    metrics, matrix, card = evaluate(artifact, data, split, batch_size, device, limit)
+    if confusion and len(artifacts) > 1:
+        from edgeseg.errors import EdgesegError
+
+        raise EdgesegError("--confusion applies to one model; evaluate them one at a time")
+    results = evaluate_many(artifacts, data, split, batch_size, device, limit)
+    records = [
+        {"artifact": str(a), "split": split, "precision": card.precision, **to_jsonable(metrics)}
+        for a, (metrics, _, card) in zip(artifacts, results, strict=True)
+    ]
+    if len(artifacts) > 1:
+        click.echo(format_comparison([str(a) for a in artifacts], [r[0] for r in results]))
+        if json_path:
+            payload = {"split": split, "reference": str(artifacts[0]), "models": records}
+            atomic_write_bytes(json_path, json.dumps(payload, indent=1).encode())
+        return
+    (metrics, matrix, card), artifact = results[0], artifacts[0]
     click.echo(format_table(metrics))
     if json_path:
-        record = {
-            "artifact": str(artifact),
-            "split": split,
-            "precision": card.precision,
-            **to_jsonable(metrics),
-        }
-        atomic_write_bytes(json_path, json.dumps(record, indent=1).encode())
+        atomic_write_bytes(json_path, json.dumps(records[0], indent=1).encode())
     if confusion is None:
         folder = Path(json_path).parent if json_path else Path(".")
         confusion = str(folder / f"confusion_{split}.png")

@@ -52,6 +52,66 @@ import click
     help="Largest FP32 logit difference, relative to the largest logit.  [default: 1e-3]",
 )
 @click.option(
+    "--int8",
+    is_flag=True,
+    help="Also write model.int8.onnx (Q/DQ, runs in ONNX Runtime) and model.int8.trt.onnx, "
+    "calibrated on --calib-data and checked against FP32; build an INT8 engine.",
+)
+@click.option(
+    "--calib-data",
+    help="INT8 calibration images: an image folder or glob, a video file (every k-th frame) "
+    "or a dataset root (its --calib-split).",
+)
+@click.option(
+    "--calib-method",
+    type=click.Choice(["percentile", "minmax", "entropy"]),
+    default="percentile",
+    show_default=True,
+    help="How activation ranges are chosen (docs/int8.md compares them on CamVid).",
+)
+@click.option(
+    "--calib-count",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="Calibration images, spread evenly over the data (about 1 in 8 is held out for "
+    "the check).",
+)
+@click.option("--calib-split", default="train", show_default=True, help="Split of a dataset root.")
+@click.option(
+    "--keep-float",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Leave the N layers that lose most when quantized in float (runs the --report analysis).",
+)
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Per-layer INT8 sensitivity: int8_report.json and int8_sensitivity.png in --out.",
+)
+@click.option(
+    "--int8-max-drop",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Labelled calibration data (a dataset root): fail when INT8 loses more mIoU points "
+    "than this against FP32 on the held-out images.",
+)
+@click.option(
+    "--int8-min-consistency",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Unlabelled calibration data: fail when INT8 scored against FP32's predictions on "
+    "the held-out images is below this mIoU (catches a broken quantization).",
+)
+@click.option(
+    "--no-calib-cache",
+    is_flag=True,
+    help="Decode the calibration data again instead of using the cached copy.",
+)
+@click.option(
     "--workspace-mb",
     type=click.IntRange(min=16),
     help="TensorRT builder workspace in MiB.  [default: 1024]",
@@ -66,6 +126,16 @@ def export_command(
     opset: int | None,
     check: bool,
     tolerance: float | None,
+    int8: bool,
+    calib_data: str | None,
+    calib_method: str,
+    calib_count: int,
+    calib_split: str,
+    keep_float: int,
+    report: bool,
+    int8_max_drop: float,
+    int8_min_consistency: float,
+    no_calib_cache: bool,
     workspace_mb: int | None,
 ) -> None:
     """Export a checkpoint to ONNX and, with --format engine, to a TensorRT engine.
@@ -78,8 +148,34 @@ def export_command(
       edgeseg export runs/camvid/best.pt --out export/
       edgeseg export runs/camvid/best.pt --out export/ --format engine --fp16 --argmax
       edgeseg export export/model.trt.onnx --format engine --fp16 --out export/
+      edgeseg export runs/camvid/best.pt --int8 --calib-data ../shared/datasets/camvid --report
+      edgeseg export runs/camvid/best.pt --int8 --calib-data frames/ --keep-float 2 --fp16
     """
+    from edgeseg.calibration.int8 import Int8Options
+    from edgeseg.errors import EdgesegError
     from edgeseg.export.pipeline import export_checkpoint
+
+    int8_flags = calib_data or keep_float or report
+    if int8_flags and not int8:
+        raise EdgesegError("--calib-data, --keep-float and --report apply with --int8")
+    if int8 and not calib_data:
+        raise EdgesegError(
+            "--int8 needs --calib-data: an image folder, a video or a dataset root with a few "
+            "hundred images like the ones the model will see"
+        )
+    options = None
+    if int8:
+        options = Int8Options(
+            data=calib_data,
+            method=calib_method,
+            count=calib_count,
+            split=calib_split,
+            keep_float=keep_float,
+            report=report,
+            max_drop=int8_max_drop,
+            min_consistency=int8_min_consistency,
+            use_cache=not no_calib_cache,
+        )
 
     export_checkpoint(
         source,
@@ -92,5 +188,6 @@ def export_command(
         check=check,
         tolerance=tolerance,
         workspace_mb=workspace_mb,
+        int8=options,
         log=click.echo,
     )

@@ -30,6 +30,8 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from edgeseg.cli.bench import bench_command
+    from edgeseg.cli.demo import demo_command
     from edgeseg.cli.evaluate import eval_command
     from edgeseg.cli.export import export_command
     from edgeseg.cli.plugin import plugin_group
@@ -41,6 +43,8 @@ def _register() -> None:
     cli.add_command(export_command)
     cli.add_command(plugin_group)
     cli.add_command(run_command)
+    cli.add_command(demo_command)
+    cli.add_command(bench_command)
 
 
 _register()

@@ -81,10 +81,10 @@ def _info(message: str) -> None:
 @click.option(
     "--model",
     "model",
-    required=True,
     type=click.Path(dir_okay=False),
     help="Model artifact: checkpoint (.pt), ONNX file (.onnx) or TensorRT engine "
-    "(.engine with its .engine.json card).",
+    "(.engine with its .engine.json card).  [default: the bundled demo model, SegNet "
+    "width 0.25 on CamVid, exported to ONNX once into the user cache (needs torch)]",
 )
 @click.option(
     "--source",
@@ -149,7 +149,7 @@ def _info(message: str) -> None:
     help="JSON lines: FPS, latency p50/p95, per-stage ms, dropped; one per second.",
 )
 def run_command(
-    model: str,
+    model: str | None,
     source: str,
     backend: str,
     output: str | None,
@@ -169,7 +169,8 @@ def run_command(
 
     Files are processed frame by frame, none dropped (a progress bar shows how far); cameras and
     streams keep only the newest frame so latency stays low (a stats line shows FPS, latency
-    p50/p95 and dropped frames). Ctrl-C or q stops cleanly with the outputs finalised.
+    p50/p95 and dropped frames). Ctrl-C or q stops cleanly with the outputs finalised. Without
+    --model, the bundled demo model runs (a demo of the toolkit, not a production model).
 
     \b
     Examples:
@@ -186,6 +187,19 @@ def run_command(
     camera_size = (camera_height, camera_width) if camera_width and camera_height else None
     if display is None:
         display = display_available()
+    frames_from: Any = source
+    if model is None:
+        from edgeseg.default_model import default_checkpoint, default_onnx
+        from edgeseg.runtime.sources import open_source
+
+        # Open the source first: a wrong --source fails before the one-off export, not after.
+        frames_from = open_source(source, camera_size=camera_size, camera_fps=camera_fps)
+        try:  # --backend torch runs the bundled checkpoint itself; the rest need ONNX
+            model = str(default_checkpoint() if backend == "torch" else default_onnx(log=_info))
+        except BaseException:
+            frames_from.close()
+            raise
+        _info("no --model: running the bundled demo model (see README, 'The bundled model')")
     progress = _Progress(max_frames)
 
     def on_ready(segmenter: Any, opened: Any) -> None:
@@ -204,7 +218,7 @@ def run_command(
 
     summary = run_pipeline(
         model,
-        source,
+        frames_from,
         backend=backend,
         output=output,
         save_masks=save_masks,

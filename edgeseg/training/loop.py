@@ -178,6 +178,11 @@ def train(
 
         config.input_hw = list(read_image(train_samples[0].image).shape[:2])
     input_hw = (int(config.input_hw[0]), int(config.input_hw[1]))
+    if payload is not None and command:
+        # A resumed run's card keeps how it began: the resume line alone cannot rebuild it.
+        began = str(payload.get("card", {}).get("training_command", ""))
+        if began:
+            command = f"{began}; resumed with: {command}"
     card = build_card(config, spec, input_hw, command)
 
     model = create_model(

@@ -81,6 +81,10 @@ def test_regular_wheel_installs_stages_under_edgeseg(tmp_path: Path) -> None:
     for stage in STAGES:
         assert f"{stage.replace('.', '/')}/__init__.py" in names
     assert "edgeseg/export/plugin/CMakeLists.txt" in names
+    # The bundled default model ships in the wheel (package data), under the 10 MB budget.
+    bundled = "edgeseg/assets/default/segnet_w025_camvid.pt"
+    assert bundled in names
+    assert zipfile.ZipFile(wheel).getinfo(bundled).file_size <= 10 * 2**20
     assert not any(n.startswith(("export/", "runtime/", "calibration/")) for n in names)
     origins = _resolve(tmp_path / "site", tmp_path)
     for name, origin in origins.items():

@@ -60,11 +60,13 @@ def test_two_epochs_loss_falls_and_outputs_exist(camvid_like: Path, tmp_path: Pa
 def test_resume_continues_exactly(camvid_like: Path, tmp_path: Path) -> None:
     straight = train(small_config(camvid_like, tmp_path / "straight"))
     # The same run killed after epoch 1 (its schedule still spans 2 epochs), then resumed.
-    train(small_config(camvid_like, tmp_path / "split"), stop_after_epoch=1)
+    train(small_config(camvid_like, tmp_path / "split"), stop_after_epoch=1, command="first")
     payload = read_checkpoint(tmp_path / "split" / "last.pt")
     assert payload["epoch"] == 1
-    resumed = train(config_from_checkpoint(payload), resume_from=payload)
+    resumed = train(config_from_checkpoint(payload), resume_from=payload, command="second")
     assert [h["epoch"] for h in resumed.history] == [1, 2]
+    # The card says how the run began, not just how it was resumed.
+    assert resumed.card.training_command == "first; resumed with: second"
     assert resumed.history[1]["train_loss"] == straight.history[1]["train_loss"]
     assert resumed.history[1]["miou"] == straight.history[1]["miou"]
     a = read_checkpoint(tmp_path / "straight" / "last.pt")["model"]

@@ -67,8 +67,15 @@ def test_precision_plan_per_major_version() -> None:
         assert precision_plan(major, "fp32") == PrecisionPlan("fp32", (), ("TF32",))
     with pytest.raises(EdgesegError, match=r"10\.x or 11\.x"):
         precision_plan(8, "fp32")
-    with pytest.raises(EdgesegError, match="fp32, fp16"):
-        precision_plan(10, "int8")
+    # INT8 is the Q/DQ graph: 10.x still needs BuilderFlag::kINT8 for it (and kFP16 for the
+    # float layers with --fp16); 11.x has no such flags, the graph's types decide.
+    assert precision_plan(10, "int8") == PrecisionPlan("int8", ("INT8",), ())
+    assert precision_plan(10, "int8", float_fp16=True) == PrecisionPlan(
+        "int8", ("INT8", "FP16"), ()
+    )
+    assert precision_plan(11, "int8", float_fp16=True) == PrecisionPlan("int8", (), ())
+    with pytest.raises(EdgesegError, match="fp32, fp16, int8"):
+        precision_plan(10, "bf16")
 
 
 def test_default_profile() -> None:

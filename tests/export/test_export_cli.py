@@ -11,19 +11,12 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import assert_one_line_error, edgeseg
+from model_helpers import TINY_CARD
 
-from edgeseg.card import ModelCard
 from edgeseg.checkpoint import save_checkpoint
 from edgeseg.models import create_model
 
-CARD = ModelCard(
-    architecture="segnet-basic",
-    num_classes=3,
-    class_names=("a", "b", "c"),
-    palette=((0, 0, 0), (9, 9, 9), (99, 99, 99)),
-    input_hw=(36, 52),
-    arch_args={"channels": 8, "kernel_size": 3},
-)
+CARD = TINY_CARD
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +84,18 @@ def _examples(*command: str) -> list[list[str]]:
     return [shlex.split(line.strip()) for line in block.strip().splitlines()]
 
 
-def test_export_help_examples_run(checkpoint: Path, tmp_path: Path) -> None:
+def test_export_help_examples_run(checkpoint: Path, camvid_like: Path, tmp_path: Path) -> None:
     """The --help examples, with their paths pointed at a real checkpoint and a scratch folder."""
     examples = _examples("export")
-    assert len(examples) == 3 and all(e[:2] == ["edgeseg", "export"] for e in examples)
-    first, *engine_examples = examples
+    assert len(examples) == 5 and all(e[:2] == ["edgeseg", "export"] for e in examples)
+    first, *engine_examples, int8_dataset, int8_folder = examples
+    places = {"../shared/datasets/camvid": camvid_like, "frames/": camvid_like / "train"}
+    for index, example in enumerate((int8_dataset, int8_folder)):
+        args = [str(checkpoint) if a.endswith(".pt") else str(places.get(a, a)) for a in example]
+        out = tmp_path / f"int8-{index}"
+        result = edgeseg(*args[1:], "--out", str(out), "--int8-max-drop", "100")
+        assert result.returncode == 0, result.stderr
+        assert (out / "model.int8.onnx").is_file() and (out / "int8_report.json").is_file()
     args = [
         str(checkpoint) if a.endswith(".pt") else str(tmp_path / "out") if a == "export/" else a
         for a in first[2:]

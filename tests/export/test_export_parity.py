@@ -15,6 +15,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from model_helpers import randomize_batchnorm
 
 from edgeseg.card import ONNX_METADATA_KEY, ModelCard
 from edgeseg.checkpoint import load_model, save_checkpoint
@@ -29,13 +30,7 @@ def make_checkpoint(
     path: Path, architecture: str, input_hw: tuple[int, int], seed: int = 0, **arch_args: object
 ) -> Path:
     torch.manual_seed(seed)
-    model = create_model(architecture, 5, **arch_args)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.normal_(0.0, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.8, 1.2)
-            module.bias.data.normal_(0.0, 0.2)
+    model = randomize_batchnorm(create_model(architecture, 5, **arch_args))
     card = ModelCard(
         architecture=architecture,
         num_classes=5,

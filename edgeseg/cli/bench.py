@@ -1,0 +1,122 @@
+"""``edgeseg bench``: latency and throughput per backend x precision x input size.
+
+A thin layer over :func:`edgeseg.bench.run_bench`: parses the comma-separated lists, prints the
+table on stdout (progress and notes go to stderr) and writes ``bench.json`` and ``bench.png``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from edgeseg.cli.options import parse_hw
+
+
+def _split(text: str | None) -> list[str] | None:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; None stays None (the library's default)."""
+    if text is None:
+        return None
+    return [part.strip().lower() for part in text.split(",") if part.strip()]
+
+
+@click.command("bench")
+@click.option(
+    "--model",
+    "model",
+    type=click.Path(),
+    help="Checkpoint (.pt), ONNX file or TensorRT engine.  [default: the bundled model]",
+)
+@click.option(
+    "--backends",
+    default="onnxruntime,torch,tensorrt",
+    show_default=True,
+    help="Comma-separated; one that cannot run here gives rows 'skipped: <reason>'.",
+)
+@click.option(
+    "--precisions",
+    help="Comma-separated from fp32, fp16, int8.  [default: all three for a checkpoint; an "
+    "ONNX file's or engine's own]",
+)
+@click.option(
+    "--sizes",
+    help="Comma-separated HEIGHTxWIDTH network inputs.  [default: 360x480,720x960 for a "
+    "checkpoint; an ONNX file's or engine's own]",
+)
+@click.option(
+    "--runs", type=click.IntRange(min=1), default=50, show_default=True, help="Timed calls."
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Untimed calls first (allocation, autotuning).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads for ONNX Runtime and PyTorch.  [default: theirs]",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="runs/bench",
+    show_default=True,
+    help="Folder for bench.json and bench.png.",
+)
+def bench_command(
+    model: str | None,
+    backends: str,
+    precisions: str | None,
+    sizes: str | None,
+    runs: int,
+    warmup: int,
+    threads: int | None,
+    out_dir: str,
+) -> None:
+    """Measure inference latency (p50/p95) and throughput per backend x precision x size.
+
+    Times the backend's inference call on one preprocessed frame, the step precision changes
+    (the whole pipeline: benchmarks/runtime_pipeline.py). A checkpoint is exported to ONNX at
+    each size, converted to FP16 and INT8, and built into a TensorRT engine where TensorRT, a
+    GPU and the plugin exist; combinations that cannot run here are listed as skipped, with why.
+
+    \b
+    Examples:
+      edgeseg bench --model runs/camvid/best.pt --sizes 360x480 --runs 20
+      edgeseg bench --model export/model.onnx --backends onnxruntime --threads 2 --out runs/bench-onnx
+      edgeseg bench --backends onnxruntime,torch --precisions fp32,int8
+    """  # noqa: E501
+    from edgeseg.bench import run_bench
+    from edgeseg.bench_report import format_table, write_report
+
+    parsed_sizes = None
+    if sizes is not None:
+        parsed_sizes = [tuple(parse_hw(size)) for size in _split(sizes) or [""]]
+    report = run_bench(
+        model,
+        backends=_split(backends) or [],
+        precisions=_split(precisions),
+        sizes=parsed_sizes,
+        runs=runs,
+        warmup=warmup,
+        threads=threads,
+        command=shlex.join(["edgeseg", *sys.argv[1:]]),
+    )
+    click.echo(format_table(report))
+    written = write_report(report, out_dir)
+    for path in written:
+        click.echo(f"edgeseg: wrote {path}", err=True)
+    if len(written) < 2:
+        click.echo(
+            "edgeseg: bench.png not written: matplotlib is not installed "
+            "(pip install 'edgeseg[train]')",
+            err=True,
+        )
+    if not any(row.status == "ok" for row in report.rows):
+        from edgeseg.errors import EdgesegError
+
+        raise EdgesegError("no combination could run here; the table says why for each")

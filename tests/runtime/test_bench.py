@@ -1,0 +1,195 @@
+"""``edgeseg bench`` end to end on a tiny real checkpoint and a tiny real ONNX file.
+
+Timings here are only checked for sanity (p95 >= p50 > 0); the figures themselves belong to
+``benchmarks/`` and ``docs/performance.md``. What is checked: the table, ``bench.json``'s keys,
+a decodable ``bench.png``, rows that cannot run here skipped with their reason (TensorRT, torch
+FP16 without CUDA), a static ONNX file measured at its own size only, one-line errors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+import cv2
+import pytest
+from cli_helpers import assert_one_line_error, edgeseg
+from model_helpers import TINY_CARD
+
+from edgeseg.bench import resolve_model
+from edgeseg.errors import EdgesegError
+
+CARD = TINY_CARD
+FAST = ("--runs", "3", "--warmup", "1")
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch", reason="torch (edgeseg[train]) makes the tiny checkpoint")
+    from edgeseg.checkpoint import save_checkpoint
+    from edgeseg.models import create_model
+
+    path = tmp_path_factory.mktemp("bench") / "tiny.pt"
+    save_checkpoint(path, create_model("segnet-basic", 3, channels=8, kernel_size=3), CARD)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bench_run(
+    checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One run over every backend and precision at one small size (export included)."""
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the rows")
+    out = tmp_path_factory.mktemp("bench") / "out"
+    args = ("--model", str(checkpoint), *FAST, "--sizes", "64x96", "--out", str(out))
+    return edgeseg("bench", *args), out
+
+
+def _rows(out: Path) -> dict[tuple[str, str], dict]:
+    report = json.loads((out / "bench.json").read_text())
+    return {(r["backend"], r["precision"]): r for r in report["rows"]}
+
+
+def test_checkpoint_table_json_and_chart(bench_run: tuple) -> None:
+    result, out = bench_run
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "bench.json").read_text())
+    assert {"model", "card", "runs", "warmup", "machine", "date", "command", "rows"} <= set(report)
+    assert report["runs"] == 3 and report["warmup"] == 1
+    assert report["command"].startswith("edgeseg bench --model")
+    machine = report["machine"]
+    for key in ("platform", "cpu", "cores", "threads", "onnxruntime", "torch", "gpu"):
+        assert key in machine
+    assert machine["cores"] >= 1 and machine["onnxruntime"]
+
+    rows = _rows(out)
+    assert len(rows) == 9 and all(r["size"] == "64x96" for r in rows.values())
+    for key in (("onnxruntime", "fp32"), ("onnxruntime", "fp16"), ("torch", "fp32")):
+        assert rows[key]["status"] == "ok", rows[key]
+    for row in rows.values():
+        if row["status"] == "ok":
+            assert row["p95_ms"] >= row["p50_ms"] > 0
+            assert row["fps"] == pytest.approx(1000 / row["mean_ms"], rel=1e-3)
+            assert row["device"]
+        else:
+            assert row["status"] == "skipped" and row["reason"]
+            assert f"skipped: {row['reason']}" in result.stdout
+    assert "torch has no INT8 path" in rows[("torch", "int8")]["reason"]
+
+    header, *lines = result.stdout.strip().splitlines()
+    assert header.split()[:4] == ["backend", "precision", "size", "p50"]
+    assert len(lines) == 9
+    assert "exporting ONNX at 64x96" in result.stderr
+
+    chart = cv2.imread(str(out / "bench.png"))
+    assert chart is not None and chart.shape[0] > 100 and chart.shape[1] > 100
+
+
+def test_rows_that_cannot_run_here_are_skipped_with_the_reason(bench_run: tuple) -> None:
+    import torch
+
+    result, out = bench_run
+    assert result.returncode == 0, result.stderr
+    rows = _rows(out)
+    if not torch.cuda.is_available():
+        assert rows[("torch", "fp16")]["status"] == "skipped"
+        assert "CUDA" in rows[("torch", "fp16")]["reason"]
+    if _has("tensorrt") and torch.cuda.is_available():
+        pytest.skip("TensorRT and a GPU are present: the tensorrt rows may run here")
+    for precision in ("fp32", "fp16", "int8"):
+        row = rows[("tensorrt", precision)]
+        assert row["status"] == "skipped" and "TensorRT" in row["reason"], row
+
+
+def test_static_onnx_is_measured_at_its_own_size(tiny_onnx: Path, tmp_path: Path) -> None:
+    """The --help example for an ONNX file, pointed at a tiny one; more sizes are skipped rows."""
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the file")
+    help_text = edgeseg("bench", "--help").stdout
+    examples = [
+        shlex.split(line.strip())
+        for line in help_text.split("Examples:")[1].split("Options:")[0].strip().splitlines()
+    ]
+    assert len(examples) == 3 and all(e[:2] == ["edgeseg", "bench"] for e in examples)
+    example = next(e for e in examples if any(a.endswith(".onnx") for a in e))
+    args = [
+        str(tiny_onnx) if a.endswith(".onnx") else str(tmp_path / "out") if "runs/" in a else a
+        for a in example[2:]
+    ]
+    result = edgeseg("bench", *args, *FAST, "--sizes", "64x96")
+    assert result.returncode == 0, result.stderr
+    assert "static (fp32, 24x32)" in result.stderr
+    rows = json.loads((tmp_path / "out" / "bench.json").read_text())["rows"]
+    assert [(r["size"], r["status"]) for r in rows] == [("24x32", "ok"), ("64x96", "skipped")]
+    assert "one precision and size per file" in rows[1]["reason"]
+    assert rows[0]["p95_ms"] >= rows[0]["p50_ms"] > 0
+    assert cv2.imread(str(tmp_path / "out" / "bench.png")) is not None
+
+
+def test_nothing_runnable_is_an_error_after_the_table(tiny_onnx: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = edgeseg("bench", "--model", str(tiny_onnx), "--backends", "torch", "--out", str(out))
+    assert result.returncode == 2
+    assert "skipped: the torch backend runs checkpoints" in result.stdout
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("edgeseg: error: no combination could run here")
+    )
+    assert (out / "bench.json").is_file()  # the reasons are kept
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--backends", "onnxruntime,onnx"), "unknown backend onnx; choose from: onnxruntime"),
+        (("--precisions", "fp32,int4"), "unknown precision int4; choose from: fp32"),
+        (("--sizes", "64y96"), "size '64y96' must be HEIGHTxWIDTH"),
+    ],
+)
+def test_bad_values_are_one_line_errors(tiny_onnx: Path, tmp_path: Path, args, fragment) -> None:
+    out = tmp_path / "out"
+    assert_one_line_error(
+        edgeseg("bench", "--model", str(tiny_onnx), *args, "--out", str(out)), fragment
+    )
+    assert not out.exists()
+
+
+def test_missing_model_and_too_small_size(checkpoint: Path, tmp_path: Path) -> None:
+    assert_one_line_error(
+        edgeseg("bench", "--model", str(tmp_path / "nope.pt")), "nope.pt not found"
+    )
+    result = edgeseg("bench", "--model", str(checkpoint), "--sizes", "8x8", "--out", str(tmp_path))
+    assert_one_line_error(
+        result, "size 8x8 is below what segnet-basic takes (each side at least 16)"
+    )
+
+
+def test_default_model_is_the_bundled_checkpoint() -> None:
+    try:
+        from edgeseg.default_model import default_checkpoint
+
+        expected = default_checkpoint()
+    except (ImportError, EdgesegError) as exc:
+        pytest.skip(f"no bundled default model here: {exc}")
+    assert resolve_model(None) == expected and expected.suffix == ".pt"
+
+
+def test_int8_row(bench_run: tuple) -> None:
+    """Last: INT8 needs edgeseg.calibration.quantize; without it the row says so."""
+    _, out = bench_run
+    row = _rows(out)[("onnxruntime", "int8")]
+    if not _has("edgeseg.calibration.quantize"):
+        assert row["status"] == "skipped" and "edgeseg.calibration.quantize" in row["reason"]
+        pytest.skip("edgeseg.calibration.quantize is not available: INT8 row skipped")
+    assert row["status"] == "ok", row
+    assert row["p95_ms"] >= row["p50_ms"] > 0

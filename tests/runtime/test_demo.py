@@ -1,0 +1,162 @@
+"""``edgeseg demo``, the synthetic clip and ``edgeseg run`` without ``--model``: real runs of the
+bundled model (real export and INT8 calibration, real ONNX Runtime and PyTorch), with the user
+cache in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cli_helpers import assert_one_line_error, edgeseg
+from runtime_helpers import count_video_frames
+
+from edgeseg.errors import EdgesegError
+from edgeseg.synthetic_clip import LABEL, synthetic_frames, write_synthetic_clip
+
+SIZE_HW = (120, 160)
+NO_TORCH = "import sys; sys.modules['torch'] = None; from edgeseg.cli.main import main; main()"
+
+
+def _label_box(frame: np.ndarray) -> np.ndarray:
+    """The top-right region the label is drawn in (same geometry as the generator)."""
+    width = frame.shape[1]
+    scale = max(0.35, width / 1000)
+    thickness = max(1, round(scale * 2))
+    (text_w, text_h), base = cv2.getTextSize(LABEL, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    return frame[6 : 10 + text_h + base, max(0, width - text_w - 10) : width - 6]
+
+
+def test_synthetic_clip_reads_back_with_every_frame_labelled(tmp_path: Path) -> None:
+    clip = write_synthetic_clip(tmp_path / "clip.mp4", frames=12, size_hw=SIZE_HW, fps=10)
+    assert clip == tmp_path / "clip.mp4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no temp file left
+    capture = cv2.VideoCapture(str(clip))
+    decoded = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        decoded.append(image)
+    capture.release()
+    assert len(decoded) == 12 and decoded[0].shape == (*SIZE_HW, 3)
+    for image in decoded:  # white text on a black box, where the scene has bright sky
+        box = _label_box(image).max(axis=2)
+        assert (box < 70).mean() > 0.5 and (box > 170).mean() > 0.03
+    assert LABEL == "SYNTHETIC - edgeseg demo clip"
+    first, again = synthetic_frames(3, SIZE_HW, seed=0), synthetic_frames(3, SIZE_HW, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[0], first[2])  # the scene moves
+    with pytest.raises(EdgesegError, match=r"must end in \.mp4"):
+        write_synthetic_clip(tmp_path / "clip.avi", frames=2, size_hw=SIZE_HW)
+
+
+def test_demo_bad_source_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.mp4"
+    assert_one_line_error(edgeseg("demo", "--source", str(missing)), f"{missing} not found")
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a video")
+    out = tmp_path / "out"
+    result = edgeseg("demo", "--source", str(junk), "--out", str(out))
+    assert_one_line_error(result, "cannot read video")
+    assert not out.exists()  # refused before anything was written
+
+
+def test_without_torch_the_default_model_says_what_to_install(tmp_path: Path) -> None:
+    clip = write_synthetic_clip(tmp_path / "clip.mp4", frames=2, size_hw=SIZE_HW)
+    for args in (["run", "--source", str(clip)], ["demo", "--out", str(tmp_path / "d")]):
+        result = subprocess.run(
+            [sys.executable, "-c", NO_TORCH, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert_one_line_error(result, "ships as a PyTorch checkpoint")
+        assert "pip install 'edgeseg[export]'" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = edgeseg(
+        "demo",
+        "--frames",
+        "20",
+        "--calib-count",
+        "10",
+        "--out",
+        str(out),
+        env={"EDGESEG_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = result.stdout
+    assert "SYNTHETIC" in stdout and "not a production model" in stdout
+    assert "val mIoU" in stdout and "CC BY-NC" in stdout
+    assert "calibrated on 10 frames of this clip itself" in stdout
+    assert "parity with PyTorch" in stdout
+    assert re.search(r"^backend +precision +device +frames +FPS +decode .*infer", stdout, re.M)
+    assert re.search(r"^ONNX Runtime +FP32 +CPUExecutionProvider +20 +[\d.]+ ", stdout, re.M)
+    assert re.search(r"^PyTorch +FP32 +cpu +20 +[\d.]+ ", stdout, re.M)
+    assert re.search(r"^TensorRT +FP16 +(skipped: \S|\S+ +20 )", stdout, re.M)
+    assert "Traceback" not in result.stderr
+
+    assert count_video_frames(out / "overlay.mp4") == 20
+    assert count_video_frames(out / "synthetic_clip.mp4") == 20
+    summary = json.loads((out / "demo.json").read_text())
+    assert set(summary) >= {"edgeseg_version", "model", "clip", "export", "runs", "overlay"}
+    assert summary["clip"]["synthetic"] is True
+    assert summary["model"]["dataset"] == "camvid" and summary["model"]["val_miou"] > 0
+    assert all(p["passed"] for p in summary["export"]["parity"])
+    runs = {(r["backend"], r["precision"]): r for r in summary["runs"]}
+    for key in (("ONNX Runtime", "FP32"), ("PyTorch", "FP32")):
+        assert runs[key]["frames_done"] == 20 and runs[key]["mean_fps"] > 0
+        assert runs[key]["stage_ms"]["infer"] > 0
+    tensorrt = runs["TensorRT", "FP16"]
+    assert tensorrt.get("frames_done") == 20 or tensorrt["skipped"], tensorrt
+
+    int8 = runs["ONNX Runtime", "INT8"]
+    assert int8["frames_done"] == 20, int8
+    assert int8["artifact"] == str(out / "export" / "model.int8.onnx")
+    assert 0 < summary["export"]["int8_check"]["consistency_miou"] <= 1
+    assert re.search(r"^ONNX Runtime +INT8 +CPUExecutionProvider +20 +[\d.]+ ", stdout, re.M)
+
+
+@pytest.mark.slow
+def test_run_without_model_exports_the_default_once(tmp_path: Path) -> None:
+    """Two runs start at once on an empty cache: both export, one rename wins, both succeed,
+    and the cache holds one complete folder; a third run reuses it without exporting."""
+    clip = write_synthetic_clip(tmp_path / "clip.mp4", frames=6, size_hw=SIZE_HW)
+    cache = tmp_path / "cache"
+    env = {"EDGESEG_CACHE_DIR": str(cache)}  # edgeseg.user_cache: before XDG_CACHE_HOME
+    command = [sys.executable, "-m", "edgeseg", "run", "--source", str(clip), "--headless"]
+    runs = [
+        subprocess.Popen(
+            [*command, "--output", str(tmp_path / f"out{i}.mp4")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        for i in range(2)
+    ]
+    for i, process in enumerate(runs):
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-3000:]
+        assert "exporting the bundled model to ONNX (first use only)" in stderr
+        assert "no --model: running the bundled demo model" in stderr
+        assert count_video_frames(tmp_path / f"out{i}.mp4") == 6
+    folders = list(cache.iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("default-"), folders
+    assert sorted(p.name for p in folders[0].iterdir()) == ["model.onnx", "model.trt.onnx"]
+
+    again = edgeseg("run", "--source", str(clip), "--max-frames", "2", "--headless", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "exporting" not in again.stderr and str(folders[0] / "model.onnx") in again.stderr
