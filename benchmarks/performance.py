@@ -364,7 +364,8 @@ def render_doc(entries: dict[str, dict[str, Any]]) -> str:
     lines += [
         "",
         "Older, annotated figures with the reasoning behind them: `docs/runtime.md` (pipeline,",
-        "overlay, memory), `docs/export.md` (parity), `docs/training.md` (training speed).",
+        "overlay, memory), `docs/export.md` (parity), `docs/training.md` (training speed,",
+        "the bundled model's accuracy), `docs/int8.md` (FP32 / FP16 / INT8 accuracy on CamVid).",
         "",
     ]
     return "\n".join(lines)

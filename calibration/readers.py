@@ -137,7 +137,7 @@ def resolve_source(spec: str | Path, count: int, split: str = "train") -> Calibr
         frames = evenly_spaced(total, count)
         step = max(1, total // max(1, len(frames)))
         return CalibrationSource(
-            "video", f"{len(frames)} of {total} frames (about every {step}th) of {path}",
+            "video", f"{len(frames)} of {total} frames (about one in {step}) of {path}",
             (path,), tuple(frames),
         )  # fmt: skip
     if is_dataset_root(path):
