@@ -169,7 +169,9 @@ def quantize_checked(
     check = agreement(reference, predicted, card.num_classes)
     result = Int8Result(model, source.description, len(calibrate_on), check, kept, sensitivity, hit)
     log(f"INT8 against FP32: {check.describe()}")
-    labels = source.read_labels(check_on, card.input_hw)
+    # Labels line up with the images only when every image could be read.
+    aligned = len(images) == len(source.files)
+    labels = source.read_labels(check_on, card.input_hw) if aligned else None
     if labels is not None:
         ignore = source.spec.ignore_index
         fp32_miou = labelled_miou(reference, labels, card.num_classes, ignore)
