@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -133,12 +133,25 @@ def test_ctrl_c_finalises_the_output(tiny_onnx: Path, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 30
-    while time.time() < deadline and not list(tmp_path.glob(".interrupted*.mp4")):
-        time.sleep(0.05)
-    time.sleep(0.1)  # let it write some frames
+    # Interrupt as soon as the progress bar shows frames going through (read in a thread, so
+    # the pipe never fills): waiting a fixed time raced the whole run on an idle machine.
+    seen: list[str] = []
+    started = threading.Event()
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        while chunk := process.stderr.read(64):
+            seen.append(chunk)
+            if re.search(r"\| *[1-9][0-9]*/4000 ", "".join(seen[-8:])):
+                started.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    assert started.wait(timeout=60), "".join(seen)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    reader.join(timeout=10)
+    stderr = "".join(seen)
     assert process.returncode == 130, stderr
     assert ("interrupted" in stderr or "aborted" in stderr) and "Traceback" not in stderr
     written = count_video_frames(out)
