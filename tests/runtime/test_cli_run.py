@@ -132,6 +132,9 @@ def test_ctrl_c_finalises_the_output(tiny_onnx: Path, tmp_path: Path) -> None:
         ],
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job (`.ci/run &`) starts with SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler: give the child the default, as a terminal does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Interrupt as soon as the progress bar shows frames going through (read in a thread, so
     # the pipe never fills): waiting a fixed time raced the whole run on an idle machine.
