@@ -27,9 +27,8 @@ from edgeseg.data.dataset_file import DATASET_FILE
 from edgeseg.data.layouts import IMAGE_EXTENSIONS
 from edgeseg.errors import EdgesegError
 from edgeseg.preprocess import to_input_rgb
+from edgeseg.runtime.sources import VIDEO_SUFFIXES  # the runtime's list: the same files play
 
-#: Video file suffixes read frame by frame (anything OpenCV's FFmpeg backend decodes).
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 #: Below this many images a warning says the ranges may not represent deployment data
 #: (TensorRT's and ONNX Runtime's guides both suggest a few hundred).
 RECOMMENDED_MIN_IMAGES = 100

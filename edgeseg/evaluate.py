@@ -145,7 +145,8 @@ def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
 
         proto = onnx.load(str(path))
         if plugin_nodes(proto):  # a TensorRT graph: run its plugin as the exact standard ops
-            model = reexpand_plugins(proto).SerializeToString()
+            proto = reexpand_plugins(proto)
+        model = proto.SerializeToString()  # read once: ONNX Runtime takes the loaded bytes
     except ImportError:
         pass  # onnxruntime without onnx: plain ONNX files still run
     except Exception as exc:

@@ -202,36 +202,30 @@ print("ok")
     assert result.stdout.strip() == "ok"
 
 
-def test_missing_onnxruntime_names_the_extra(tiny_onnx: Path) -> None:
+@pytest.mark.parametrize(
+    ("blocked", "artifact", "extra"),
+    [("onnxruntime", "tiny.onnx", "onnx"), ("torch", "best.pt", "train")],
+)
+def test_missing_dependency_names_the_extra(
+    tiny_onnx: Path, tmp_path: Path, blocked: str, artifact: str, extra: str
+) -> None:
+    if artifact.endswith(".onnx"):
+        path = tiny_onnx
+    else:
+        path = tmp_path / artifact
+        path.write_bytes(b"not really")
     code = f"""
 import sys
-sys.modules["onnxruntime"] = None
+sys.modules[{blocked!r}] = None
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import Segmenter
 try:
-    Segmenter({str(tiny_onnx)!r})
+    Segmenter({str(path)!r})
 except EdgesegError as exc:
     print(exc)
 """
     result = _run_python(code)
-    assert "pip install 'edgeseg[onnx]'" in result.stdout, result.stderr
-
-
-def test_missing_torch_for_a_checkpoint_names_the_extra(tmp_path: Path) -> None:
-    checkpoint = tmp_path / "best.pt"
-    checkpoint.write_bytes(b"not really")
-    code = f"""
-import sys
-sys.modules["torch"] = None
-from edgeseg.errors import EdgesegError
-from edgeseg.runtime import Segmenter
-try:
-    Segmenter({str(checkpoint)!r})
-except EdgesegError as exc:
-    print(exc)
-"""
-    result = _run_python(code)
-    assert "pip install 'edgeseg[train]'" in result.stdout, result.stderr
+    assert f"pip install 'edgeseg[{extra}]'" in result.stdout, result.stderr
 
 
 def test_checkpoint_and_its_exported_onnx_give_the_torch_masks(tmp_path: Path) -> None:
