@@ -123,6 +123,7 @@ def quantize_int8(
     keep_float: Sequence[str] = (),
     only: Sequence[str] | None = None,
     ranges_cache: str | Path | None = None,
+    saved: Path | None = None,
 ) -> onnx.ModelProto:
     """A QDQ INT8 copy of the portable FP32 ``model`` (see the module doc for the placement).
 
@@ -130,7 +131,8 @@ def quantize_int8(
     ``ranges_cache`` already holds the ranges of this model and method. ``keep_float``: layer
     names (see :func:`quantizable_layers`) to leave in float. ``only``: quantize just these
     layers (the per-layer analysis). ``ranges_cache``: ONNX Runtime's JSON range file, written
-    on the first call and read on later ones.
+    on the first call and read on later ones. ``saved``: a file already holding ``model``, so a
+    caller quantizing one model many times writes it once.
     """
     if method not in METHODS:
         raise EdgesegError(f"calibration method {method!r} is not one of: {', '.join(METHODS)}")
@@ -148,13 +150,15 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="edgeseg-int8-") as tmp:
         # quantize_static takes a ModelProto, but ONNX Runtime 1.32 then reloads it from a
         # temporary folder it has already deleted; a file path avoids that.
-        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(model, source)
+        target = Path(tmp) / "int8.onnx"
+        source = saved if saved is not None else Path(tmp) / "fp32.onnx"
+        if saved is None:
+            onnx.save(model, source)
         ranges = Path(ranges_cache) if ranges_cache is not None else Path(tmp) / "ranges.json"
         if not ranges.is_file():
             if inputs is None:
                 raise ValueError("no calibration inputs and no range cache to quantize from")
-            calibrate(source, inputs, method, ranges, Path(tmp))
+            calibrate(model, source, inputs, method, ranges, Path(tmp))
         with _quiet_quantizer():
             quantization.quantize_static(
                 str(source),
@@ -185,9 +189,17 @@ def _method_enum(method: str):
     ]
 
 
-def calibrate(model_path: Path, inputs: np.ndarray, method: str, ranges: Path, work: Path) -> None:
+def calibrate(
+    model: onnx.ModelProto,
+    model_path: Path,
+    inputs: np.ndarray,
+    method: str,
+    ranges: Path,
+    work: Path,
+) -> None:
     """Run ONNX Runtime's ``method`` calibrator over ``inputs`` in chunks of :data:`CHUNK` and
-    write the tensor ranges to ``ranges`` (ONNX Runtime's JSON range cache format)."""
+    write the tensor ranges to ``ranges`` (ONNX Runtime's JSON range cache format).
+    ``model_path`` holds ``model``, which the calibrator reads."""
     from onnxruntime.quantization.calibrate import TensorData, create_calibrator, save_tensors_data
 
     from edgeseg.export.unpool_graph import find_unpool_sites
@@ -213,7 +225,7 @@ def calibrate(model_path: Path, inputs: np.ndarray, method: str, ranges: Path, w
         low = np.array(inputs.min(), dtype=np.float32)
         high = np.array(inputs.max(), dtype=np.float32)
         tensors[name] = TensorData(lowest=low, highest=high)
-    for site in find_unpool_sites(onnx.load(model_path, load_external_data=False)):
+    for site in find_unpool_sites(model):
         # Unpooling moves values and fills the rest with zeros: its output holds exactly the
         # decoder tensor's values, so it takes the decoder tensor's range (the scale TensorRT
         # would carry across it anyway). Calibrated on its own, three zeros in four drag the
