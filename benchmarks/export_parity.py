@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgeseg.backends.onnxruntime import run_onnx
 from edgeseg.card import ModelCard, atomic_write_bytes
 from edgeseg.export.fp16 import to_fp16
-from edgeseg.export.parity import compare, run_onnx, sample_inputs
+from edgeseg.export.parity import compare, sample_inputs
 from edgeseg.export.torch_to_onnx import export_onnx
-from edgeseg.export.trt_graph import reexpand_plugins, to_trt_graph
+from edgeseg.export.trt_graph import to_trt_graph
 from edgeseg.models import create_model
+from edgeseg.unpool_graph import reexpand_plugins
 
 MODELS = (("segnet", {}), ("segnet-basic", {}), ("segnet", {"width": 0.25}))
 NUM_CLASSES = 11  # CamVid
@@ -82,7 +84,7 @@ def measure(
     name = architecture + (f" w{arch_args['width']}" if "width" in arch_args else "")
     rows = []
     for artifact, (graph, precision) in graphs.items():
-        out = run_onnx(graph.SerializeToString(), inputs, batch=1)
+        out = run_onnx(graph, inputs)
         figure = compare(artifact, "ONNX Runtime", reference, out, precision)
         scale = figure.logit_scale
         rows.append(

@@ -2,8 +2,9 @@
 at 360x480 for SegNet and its width-0.25 variant.
 
 Random (seeded) weights: latency does not depend on them, nor on the calibration data
-(:mod:`edgeseg.bench` quantizes with min-max on random frames). The timing is ``edgeseg bench``'s
-(:func:`edgeseg.bench.run_bench`): p50/p95 of ``Segmenter.infer`` on one frame.
+(:mod:`edgeseg.apps.bench` quantizes with min-max on random frames). The timing is
+``edgeseg bench``'s (:func:`edgeseg.apps.bench.run_bench`): p50/p95 of ``Segmenter.infer`` on
+one frame.
 
     python benchmarks/int8_latency.py [--runs 30] [--warmup 5] [--threads N] [--json out.json]
     python benchmarks/int8_latency.py --quick      # width 0.25 only, 10 runs
@@ -19,8 +20,8 @@ from pathlib import Path
 
 from runtime_model import random_segnet
 
-from edgeseg.bench import run_bench
-from edgeseg.bench_report import format_table
+from edgeseg.apps.bench import run_bench
+from edgeseg.apps.bench_report import format_table
 from edgeseg.card import atomic_write_bytes
 from edgeseg.checkpoint import save_checkpoint
 

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgeseg.bench_report import cpu_model, gpu_name
+from edgeseg.apps.bench_report import cpu_model, gpu_name
 from edgeseg.card import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]

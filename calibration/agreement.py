@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from edgeseg.export.parity import run_onnx
+from edgeseg.backends.onnxruntime import run_onnx
 from edgeseg.metrics import ConfusionMatrix
 
 
@@ -38,7 +38,7 @@ class Agreement:
 
 def class_maps(model: onnx.ModelProto, inputs: np.ndarray) -> np.ndarray:
     """(N, H, W) int64 argmax of ``model`` (static batch 1 graphs) in ONNX Runtime on CPU."""
-    outputs = run_onnx(model.SerializeToString(), inputs, batch=1)
+    outputs = run_onnx(model, inputs)
     return outputs if outputs.ndim == 3 else outputs.argmax(axis=1)
 
 

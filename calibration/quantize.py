@@ -14,7 +14,7 @@ ONNX Runtime's ``quantize_static`` writes explicit QuantizeLinear/DequantizeLine
   (docs/int8.md);
 - the unpooling blocks are excluded: the plugin computes in FP32/FP16 and needs float inputs, so
   its two inputs (decoder tensor, pre-pool tensor) stay float and the Q of the next convolution
-  follows it. After quantization :func:`edgeseg.export.trt_graph.to_trt_graph` swaps each block
+  follows it. After quantization the export stage's ``to_trt_graph`` swaps each block
   for the plugin node, exactly as for the FP32 graph.
 
 Calibration methods: ``entropy`` (the threshold that minimises the KL divergence between the
@@ -42,7 +42,7 @@ import numpy as np
 import onnx
 
 from edgeseg.errors import EdgesegError, missing_extra
-from edgeseg.export.unpool_graph import unpool_node_names
+from edgeseg.unpool_graph import unpool_node_names
 
 METHODS = ("entropy", "percentile", "minmax")
 #: Percentile by measurement (docs/int8.md): on the bundled CamVid model it lost 0.06 mIoU points
@@ -202,7 +202,7 @@ def calibrate(
     ``model_path`` holds ``model``, which the calibrator reads."""
     from onnxruntime.quantization.calibrate import TensorData, create_calibrator, save_tensors_data
 
-    from edgeseg.export.unpool_graph import find_unpool_sites
+    from edgeseg.unpool_graph import find_unpool_sites
 
     if inputs.ndim != 4 or inputs.dtype != np.float32 or len(inputs) == 0:
         raise ValueError(f"calibration inputs must be (N, 3, H, W) float32, got {inputs.shape}")

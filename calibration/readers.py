@@ -24,10 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from edgeseg.data.dataset_file import DATASET_FILE
-from edgeseg.data.layouts import IMAGE_EXTENSIONS
 from edgeseg.errors import EdgesegError
+from edgeseg.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from edgeseg.preprocess import to_input_rgb
-from edgeseg.runtime.sources import VIDEO_SUFFIXES  # the runtime's list: the same files play
 
 #: Below this many images a warning says the ranges may not represent deployment data
 #: (TensorRT's and ONNX Runtime's guides both suggest a few hundred).
@@ -85,7 +84,7 @@ def is_dataset_root(path: Path) -> bool:
 
 
 def _image_files(paths: Sequence[Path]) -> list[Path]:
-    return sorted(p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def _video_frame_count(path: Path) -> int:
@@ -113,7 +112,7 @@ def resolve_source(spec: str | Path, count: int, split: str = "train") -> Calibr
     if any(ch in text for ch in "*?["):
         files = _image_files([Path(p) for p in glob.glob(text, recursive=True)])
         if not files:
-            raise EdgesegError(f"no images match {text} (looked for {' '.join(IMAGE_EXTENSIONS)})")
+            raise EdgesegError(f"no images match {text} (looked for {' '.join(IMAGE_SUFFIXES)})")
         chosen = [files[i] for i in evenly_spaced(len(files), count)]
         return CalibrationSource(
             "images", f"{len(chosen)} of {len(files)} images {text}", tuple(chosen)
@@ -151,7 +150,7 @@ def resolve_source(spec: str | Path, count: int, split: str = "train") -> Calibr
     files = _image_files(list(path.rglob("*")))
     if not files:
         raise EdgesegError(
-            f"no images in folder {path} (looked for {' '.join(IMAGE_EXTENSIONS)}, recursively)"
+            f"no images in folder {path} (looked for {' '.join(IMAGE_SUFFIXES)}, recursively)"
         )
     chosen = [files[i] for i in evenly_spaced(len(files), count)]
     return CalibrationSource(

@@ -1,4 +1,4 @@
-"""Segmentation losses: weighted cross-entropy, focal, soft Dice, and CE + Dice.
+"""Segmentation losses: weighted cross-entropy, OHEM cross-entropy, focal, soft Dice, CE + Dice.
 
 Every loss takes logits (N, K, H, W) and an int64 target (N, H, W) and returns a scalar. A target
 pixel counts only when its label is in [0, K) and is not ``ignore_index``; everything else (the
@@ -9,6 +9,8 @@ The losses compute in float32 whatever the logits' dtype (mixed precision).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,7 +18,7 @@ from torch import nn
 from edgeseg.errors import EdgesegError
 
 #: Valid ``name`` values of :func:`build_loss`.
-LOSSES = ("ce", "focal", "dice", "ce+dice")
+LOSSES = ("ce", "ohem", "focal", "dice", "ce+dice")
 
 
 def valid_pixels(target: torch.Tensor, num_classes: int, ignore_index: int | None) -> torch.Tensor:
@@ -64,6 +66,46 @@ class CrossEntropyLoss(_SegmentationLoss):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits, safe, valid = self._prepare(logits, target)
         nll = F.cross_entropy(logits, safe, reduction="none")
+        return _weighted_mean(nll, safe, valid, self.class_weights)
+
+
+class OhemCrossEntropyLoss(_SegmentationLoss):
+    """Cross-entropy over the hard pixels only (online hard example mining, as BiSeNet and most
+    real-time segmentation recipes train).
+
+    A counted pixel is hard when the model gives its true class a probability below
+    ``threshold``; when fewer than ``min_fraction`` of the counted pixels are hard, the
+    ``min_fraction`` with the highest loss count instead, so the gradient never vanishes. The
+    easy majority (sky, road) stops dominating without re-weighting classes; class weights, when
+    given, still apply to the kept pixels.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        class_weights: torch.Tensor | None,
+        ignore_index: int | None,
+        threshold: float = 0.7,
+        min_fraction: float = 1 / 16,
+    ) -> None:
+        super().__init__(num_classes, class_weights, ignore_index)
+        if not 0 < threshold <= 1 or not 0 < min_fraction <= 1:
+            raise EdgesegError(
+                f"OHEM threshold {threshold} and minimum fraction {min_fraction} must be in (0, 1]"
+            )
+        self.loss_threshold = -math.log(threshold)
+        self.min_fraction = float(min_fraction)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits, safe, valid = self._prepare(logits, target)
+        nll = F.cross_entropy(logits, safe, reduction="none")
+        counted = nll[valid]
+        keep_min = max(1, int(self.min_fraction * counted.numel()))
+        if counted.numel() > keep_min:
+            kth = counted.topk(keep_min, sorted=False).values.min()
+            # Hard: above the probability threshold's loss, or among the keep_min hardest.
+            cut = torch.minimum(kth, counted.new_tensor(self.loss_threshold))
+            valid = valid & (nll >= cut)
         return _weighted_mean(nll, safe, valid, self.class_weights)
 
 
@@ -149,6 +191,8 @@ def build_loss(
     ignore_index: int | None = None,
     focal_gamma: float = 2.0,
     dice_weight: float = 1.0,
+    ohem_threshold: float = 0.7,
+    ohem_min_fraction: float = 1 / 16,
 ) -> nn.Module:
     """The loss called ``name`` (one of :data:`LOSSES`).
 
@@ -159,6 +203,10 @@ def build_loss(
         raise EdgesegError(f"loss {name!r} is not one of: {', '.join(LOSSES)}")
     if name == "ce":
         return CrossEntropyLoss(num_classes, class_weights, ignore_index)
+    if name == "ohem":
+        return OhemCrossEntropyLoss(
+            num_classes, class_weights, ignore_index, ohem_threshold, ohem_min_fraction
+        )
     if name == "focal":
         return FocalLoss(num_classes, class_weights, ignore_index, focal_gamma)
     if name == "dice":

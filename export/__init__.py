@@ -6,9 +6,7 @@
 :func:`export_checkpoint`       the whole stage (``edgeseg.export.pipeline``)
 :func:`export_onnx`             PyTorch model -> portable ONNX (``torch_to_onnx``, torch)
 :func:`to_trt_graph`            any edgeseg ONNX -> TensorRT graph (``trt_graph``)
-:func:`reexpand_plugins`        TensorRT graph -> ONNX Runtime-runnable graph
 :func:`to_fp16`                 FP16 copy with FP32 inputs/outputs (``fp16``)
-:func:`unpool_node_names`       unpooling nodes, for a quantizer's exclusion list
 :func:`build_engine`            TensorRT ONNX -> engine + card sidecar (``engine``)
 ==============================  ==================================================================
 
@@ -27,11 +25,8 @@ _EXPORTS = {
     "FILE_NAMES": "pipeline",
     "export_onnx": "torch_to_onnx",
     "to_trt_graph": "trt_graph",
-    "reexpand_plugins": "trt_graph",
     "trt_graph_problems": "trt_graph",
     "to_fp16": "fp16",
-    "find_unpool_sites": "unpool_graph",
-    "unpool_node_names": "unpool_graph",
     "build_engine": "engine",
     "run_engine": "engine",
     "ParityResult": "parity",
@@ -45,3 +40,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'edgeseg.export' has no attribute {name!r}")
     return getattr(importlib.import_module(f"edgeseg.export.{module}"), name)
+
+
+# The unpooling's ONNX forms (standard-op block, plugin node, re-expansion, finding the sites)
+# live in the core, edgeseg.unpool_graph: calibration and the ONNX Runtime backend need them too.

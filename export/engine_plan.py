@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeseg.backends.tensorrt import SUPPORTED_MAJORS
 from edgeseg.errors import EdgesegError
 
-SUPPORTED_MAJORS = (10, 11)
 DEFAULT_MAX_BATCH = 8
 
 

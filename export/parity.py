@@ -13,8 +13,10 @@ convolution paths by as much) while the mean stays near 1e-5 and 99.99% of pixel
 graph moves the mean and the agreement by orders of magnitude. FP16 rounds many near-ties to exact
 ties, so its gate is looser.
 
-Sample inputs are synthetic frames (noise and smooth colour ramps) run through the runtime's own
-:func:`edgeseg.preprocess.preprocess`, so they have the value range of real network inputs.
+Graphs run through the core's :func:`edgeseg.backends.onnxruntime.run_onnx` (re-exported here
+for the export steps). Sample inputs are synthetic frames (noise and smooth colour ramps) run
+through the runtime's own :func:`edgeseg.preprocess.preprocess`, so they have the value range of
+real network inputs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeseg.backends.onnxruntime import run_onnx
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.preprocess import preprocess
@@ -109,26 +112,6 @@ def sample_inputs(
     return np.stack([preprocess(frame, sized) for frame in sample_frames(hw, count, seed)])
 
 
-def run_onnx(model_bytes: bytes, inputs: np.ndarray, batch: int | None = None) -> np.ndarray:
-    """Run an ONNX model (serialized) in ONNX Runtime on CPU; ``batch`` splits the inputs into
-    chunks of that size (1 for a model with a static batch of 1), None runs them at once."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        from edgeseg.errors import missing_extra
-
-        raise missing_extra("onnxruntime", "onnx") from None
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    step = batch or len(inputs)
-    parts = [
-        session.run(None, {name: inputs[i : i + step]})[0] for i in range(0, len(inputs), step)
-    ]
-    return np.concatenate(parts)
-
-
 def compare(
     artifact: str,
     method: str,
@@ -200,3 +183,15 @@ def require_parity(results: list[ParityResult], log: Callable[[str], None] | Non
         f"parity check failed for {names} (see the report above); nothing was written. If the "
         "difference is expected, raise --tolerance; otherwise please report it"
     )
+
+
+__all__ = [
+    "DEFAULT_GATES",
+    "ParityResult",
+    "compare",
+    "format_report",
+    "require_parity",
+    "run_onnx",
+    "sample_frames",
+    "sample_inputs",
+]

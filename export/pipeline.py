@@ -22,12 +22,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import onnx
 
 from edgeseg import __version__
+from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from edgeseg.calibration.int8 import Int8Options
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
@@ -42,12 +44,8 @@ from edgeseg.export.onnx_io import (
     save_onnx,
 )
 from edgeseg.export.parity import ParityResult
-from edgeseg.export.trt_graph import (
-    plugin_nodes,
-    reexpand_plugins,
-    to_trt_graph,
-    trt_graph_problems,
-)
+from edgeseg.export.trt_graph import to_trt_graph, trt_graph_problems
+from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins
 
 FORMATS = ("onnx", "engine")
 FILE_NAMES = {
@@ -73,6 +71,44 @@ class ExportResult:
     int8: Any = None  # edgeseg.calibration.int8.Int8Result with --int8
 
 
+@dataclass(frozen=True)
+class ExportPlan:
+    """What one export produces, decided and checked before any slow work.
+
+    ``from_onnx``: the source is an edgeseg ONNX (building its engine where torch is absent);
+    ``engine``: a TensorRT engine is built after the ONNX files. The other fields are
+    :func:`export_checkpoint`'s arguments, validated.
+    """
+
+    source: Path
+    out: Path
+    from_onnx: bool
+    engine: bool
+    fp16: bool = False
+    dynamic: bool = False
+    argmax: bool = False
+    opset: int | None = None
+    check: bool = True
+    tolerance: float | None = None
+    workspace_mb: int | None = None
+    samples: int = 2
+    int8: Int8Options | None = None
+
+
+@dataclass(frozen=True)
+class EngineTools:
+    """TensorRT, the plugin library and the GPU, found by the engine preflight."""
+
+    module: ModuleType  # edgeseg.export.engine
+    trt: Any
+    library: Path
+    gpu: Any  # edgeseg.backends.cuda.GpuInfo
+
+    @property
+    def major(self) -> int:
+        return self.module.tensorrt_major(self.trt.__version__)
+
+
 @dataclass
 class _Graphs:
     """In-memory graphs by role, with the precision each holds."""
@@ -83,6 +119,20 @@ class _Graphs:
     def add(self, role: str, model: onnx.ModelProto, precision: str) -> None:
         self.models[role] = model
         self.precision[role] = precision
+
+
+@dataclass
+class _Produced:
+    """The export's work before anything is written: graphs, card, portable reference graph."""
+
+    graphs: _Graphs
+    card: ModelCard
+    portable: onnx.ModelProto
+    opset: int
+    dynamic: bool
+    parity: list[ParityResult] = field(default_factory=list)
+    int8: Any = None
+    written: dict[str, Path] = field(default_factory=dict)
 
 
 def _stderr(message: str) -> None:
@@ -106,8 +156,6 @@ def _import_torch_stage() -> Any:
 def _onnx_card(card: ModelCard, role: str, precision: str, opset: int, dynamic: bool) -> ModelCard:
     build: dict[str, Any] = {"artifact": FILE_NAMES[role], "opset": opset, "dynamic": dynamic}
     if role.endswith("trt_onnx"):
-        from edgeseg.export.plugin import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
-
         build["plugin"] = {
             "op_type": PLUGIN_OP_TYPE,
             "namespace": PLUGIN_NAMESPACE,
@@ -125,18 +173,131 @@ def _is_dynamic(model: onnx.ModelProto) -> bool:
     return any(not d.HasField("dim_value") for d in dims)
 
 
+# --- the plan --------------------------------------------------------------------------------
+
+
+def plan_export(
+    source: str | Path,
+    out_dir: str | Path = "export",
+    *,
+    format: str = "onnx",
+    **options: Any,
+) -> ExportPlan:
+    """Check what was asked before any slow step; one-line EdgesegError for a mistake.
+
+    ``options`` are :class:`ExportPlan`'s fields (``fp16``, ``dynamic``, ``int8``, ...).
+    """
+    if format not in FORMATS:
+        raise EdgesegError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
+    source = Path(source)
+    from_onnx = source.suffix.lower() == ".onnx"
+    if not source.is_file():
+        raise EdgesegError(f"{'ONNX file' if from_onnx else 'checkpoint'} {source} not found")
+    if from_onnx and format != "engine":
+        raise EdgesegError(f"{source} is already ONNX; use --format engine to build an engine")
+    plan = ExportPlan(source, Path(out_dir), from_onnx, format == "engine", **options)
+    if from_onnx and (plan.dynamic or plan.argmax or plan.opset is not None or plan.int8):
+        raise EdgesegError(
+            "--dynamic, --argmax, --opset and --int8 apply when exporting a checkpoint; "
+            f"{source.name} keeps the options it was exported with"
+        )
+    if plan.opset is not None:
+        check_opset(int(plan.opset))
+    return plan
+
+
+def engine_tools(plan: ExportPlan) -> EngineTools | None:
+    """TensorRT, GPU and plugin checked up front when an engine is asked for (else None)."""
+    if not plan.engine:
+        return None
+    from edgeseg.export import engine as engine_mod
+
+    trt, library, gpu = engine_mod.preflight()
+    return EngineTools(engine_mod, trt, library, gpu)
+
+
+# --- producing the graphs ----------------------------------------------------------------------
+
+
+def graphs_from_onnx(plan: ExportPlan) -> _Produced:
+    """An edgeseg ONNX given as the source: its TensorRT graph (rewritten if portable)."""
+    given = load_onnx(plan.source)
+    card = card_of(given, plan.source)
+    graphs = _Graphs()
+    role = "fp16_trt_onnx" if card.precision == "fp16" else "trt_onnx"
+    written: dict[str, Path] = {}
+    if plugin_nodes(given):
+        graphs.add(role, given, card.precision)
+        if (plan.out / FILE_NAMES[role]).resolve() == plan.source.resolve():
+            written[role] = plan.source  # building beside the file it came from
+    else:
+        graphs.add(role, to_trt_graph(given), card.precision)
+    portable = reexpand_plugins(graphs.models[role])
+    return _Produced(graphs, card, portable, _opset_of(given), _is_dynamic(given), written=written)
+
+
+def graphs_from_checkpoint(plan: ExportPlan, log: Callable[[str], None]) -> _Produced:
+    """Export the checkpoint, derive the FP16/INT8/TensorRT graphs, check their structure and
+    (``plan.check``) their parity with PyTorch. Raises EdgesegError on a parity failure."""
+    torch_to_onnx = _import_torch_stage()
+    from edgeseg.checkpoint import load_model
+
+    model, card = load_model(plan.source)
+    opset = DEFAULT_OPSET if plan.opset is None else int(plan.opset)
+    card = card.replace(output="class_map" if plan.argmax else "logits")
+    portable = torch_to_onnx.export_onnx(
+        model, card, opset=opset, dynamic=plan.dynamic, argmax=plan.argmax
+    )
+    produced = _Produced(_Graphs(), card, portable, opset, plan.dynamic)
+    graphs = produced.graphs
+    graphs.add("onnx", portable, "fp32")
+    graphs.add("trt_onnx", to_trt_graph(portable), "fp32")
+    if plan.fp16:
+        portable16 = to_fp16(portable)
+        graphs.add("fp16_onnx", portable16, "fp16")
+        graphs.add("fp16_trt_onnx", to_trt_graph(portable16), "fp16")
+    if plan.int8 is not None:
+        from edgeseg.calibration.int8 import quantize_checked
+
+        plan.out.mkdir(parents=True, exist_ok=True)
+        produced.int8 = quantize_checked(
+            portable, card, plan.int8, report_dir=plan.out, log=log, warn=_warn
+        )
+        graphs.add("int8_onnx", produced.int8.model, "int8")
+        graphs.add("int8_trt_onnx", to_trt_graph(produced.int8.model), "int8")
+    _require_wellformed(graphs, torch_to_onnx.count_unpoolings(model))
+    if plan.check:
+        import torch
+
+        def reference(inputs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.from_numpy(inputs)).numpy()
+
+        min_side = torch_to_onnx.min_input_side(model)
+        produced.parity = _check_parity(plan, graphs, reference, card, min_side)
+        parity_mod.require_parity(produced.parity, log)
+    return produced
+
+
+def _require_wellformed(graphs: _Graphs, unpoolings: int) -> None:
+    # A malformed TensorRT graph is edgeseg's bug, not the user's: keep the traceback.
+    for role in ("trt_onnx", "fp16_trt_onnx", "int8_trt_onnx"):
+        if role in graphs.models:
+            problems = trt_graph_problems(graphs.models[role], unpoolings)
+            if problems:
+                raise RuntimeError(f"{FILE_NAMES[role]} is malformed: {'; '.join(problems)}")
+
+
 def _check_parity(
+    plan: ExportPlan,
     graphs: _Graphs,
     reference: Callable[[np.ndarray], np.ndarray],
     card: ModelCard,
-    dynamic: bool,
-    samples: int,
-    tolerance: float | None,
     min_side: int,
 ) -> list[ParityResult]:
     """ONNX Runtime against ``reference`` for every graph; TensorRT graphs re-expanded."""
-    cases = [parity_mod.sample_inputs(card, samples)]
-    if dynamic:  # another batch size and another (odd) input size through the same file
+    cases = [parity_mod.sample_inputs(card, plan.samples)]
+    if plan.dynamic:  # another batch size and another (odd) input size through the same file
         height, width = card.input_hw
         other = (max(min_side, height + 33), max(min_side, width - 31))
         cases.append(parity_mod.sample_inputs(card, 1, other, seed=7))
@@ -145,48 +306,58 @@ def _check_parity(
         expected = reference(inputs)
         int8_expected = None
         for role, model in graphs.models.items():
-            if graphs.precision[role] == "int8":
+            precision = graphs.precision[role]
+            if precision == "int8":
                 # INT8 differs from PyTorch by design; its accuracy is checked on real images
                 # (edgeseg.calibration.int8). Its TensorRT graph must equal the INT8 ONNX.
                 if role == "int8_onnx":
                     continue
                 if int8_expected is None:
-                    int8_expected = parity_mod.run_onnx(
-                        graphs.models["int8_onnx"].SerializeToString(),
-                        inputs,
-                        batch=None if dynamic else 1,
-                    )
-                actual = parity_mod.run_onnx(
-                    reexpand_plugins(model).SerializeToString(),
-                    inputs,
-                    batch=None if dynamic else 1,
-                )
-                results.append(
-                    parity_mod.compare(
-                        FILE_NAMES[role],
-                        f"ONNX Runtime against {FILE_NAMES['int8_onnx']}, plugin re-expanded",
-                        int8_expected,
-                        actual,
-                        "fp32",
-                        tolerance=tolerance,
-                    )
-                )
-                continue
-            runnable, method = model, "ONNX Runtime"
-            if plugin_nodes(model):
-                runnable = reexpand_plugins(model)
-                method = "ONNX Runtime, plugin re-expanded to standard ops"
-            actual = parity_mod.run_onnx(
-                runnable.SerializeToString(), inputs, batch=None if dynamic else 1
-            )
-            precision = graphs.precision[role]
-            gate_tolerance = tolerance if precision == "fp32" else None
+                    int8_expected = parity_mod.run_onnx(graphs.models["int8_onnx"], inputs)
+                method = f"ONNX Runtime against {FILE_NAMES['int8_onnx']}, plugin re-expanded"
+                want, gate, gate_tolerance = int8_expected, "fp32", plan.tolerance
+            else:
+                method = "ONNX Runtime"
+                if plugin_nodes(model):
+                    method = "ONNX Runtime, plugin re-expanded to standard ops"
+                want, gate = expected, precision
+                gate_tolerance = plan.tolerance if precision == "fp32" else None
+            actual = parity_mod.run_onnx(model, inputs)  # plugin nodes re-expanded there
             results.append(
                 parity_mod.compare(
-                    FILE_NAMES[role], method, expected, actual, precision, tolerance=gate_tolerance
+                    FILE_NAMES[role], method, want, actual, gate, tolerance=gate_tolerance
                 )
             )
     return results
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def write_graphs(
+    plan: ExportPlan, produced: _Produced, result: ExportResult, log: Callable[[str], None]
+) -> None:
+    """Attach each graph's card and write it into ``plan.out`` (atomically, one file a role)."""
+    graphs, card = produced.graphs, produced.card
+    for role, graph in graphs.models.items():
+        if role in result.files:
+            continue
+        onnx_card = _onnx_card(card, role, graphs.precision[role], produced.opset, produced.dynamic)
+        if graphs.precision[role] == "int8" and produced.int8 is not None:
+            calibration = {
+                "method": plan.int8.method,
+                "images": produced.int8.calibration_images,
+                "source": produced.int8.source,
+                "kept_float": produced.int8.kept_float,
+                "check": vars(produced.int8.check),
+            }
+            onnx_card = onnx_card.replace(build={**onnx_card.build, "int8": calibration})
+        attach_card(graph, onnx_card)
+        result.files[role] = save_onnx(graph, plan.out / FILE_NAMES[role])
+        log(
+            f"wrote {result.files[role]} ({graphs.precision[role]}, opset {produced.opset}, "
+            f"{'dynamic' if produced.dynamic else 'static'} input, {card.output})"
+        )
 
 
 def export_checkpoint(
@@ -217,206 +388,126 @@ def export_checkpoint(
     Raises EdgesegError (one line) for a user-fixable problem or a parity failure; then nothing
     is written.
     """
-    if format not in FORMATS:
-        raise EdgesegError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
-    source = Path(source)
-    out = Path(out_dir)
-    is_onnx = source.suffix.lower() == ".onnx"
-    if not source.is_file():  # before the slow imports
-        raise EdgesegError(f"{'ONNX file' if is_onnx else 'checkpoint'} {source} not found")
-    if is_onnx and format != "engine":
-        raise EdgesegError(f"{source} is already ONNX; use --format engine to build an engine")
-    if is_onnx and (dynamic or argmax or opset is not None or int8 is not None):
-        raise EdgesegError(
-            "--dynamic, --argmax, --opset and --int8 apply when exporting a checkpoint; "
-            f"{source.name} keeps the options it was exported with"
-        )
-    if opset is not None:
-        check_opset(int(opset))
-    engine_tools = None
-    if format == "engine":  # TensorRT, GPU, plugin: all checked before the slow part
-        from edgeseg.export import engine as engine_mod
-
-        engine_tools = (engine_mod, *engine_mod.preflight())
-    graphs = _Graphs()
-    results: list[ParityResult] = []
-    written: dict[str, Path] = {}
-
-    if is_onnx:
-        given = load_onnx(source)
-        card = card_of(given, source)
-        opset, dynamic = _opset_of(given), _is_dynamic(given)
-        role = "fp16_trt_onnx" if card.precision == "fp16" else "trt_onnx"
-        if plugin_nodes(given):
-            graphs.add(role, given, card.precision)
-            if (out / FILE_NAMES[role]).resolve() == source.resolve():
-                written[role] = source  # building beside the file it came from
-        else:
-            graphs.add(role, to_trt_graph(given), card.precision)
-        portable = reexpand_plugins(graphs.models[role])
-    else:
-        torch_to_onnx = _import_torch_stage()
-        from edgeseg.checkpoint import load_model
-
-        model, card = load_model(source)
-        opset = DEFAULT_OPSET if opset is None else int(opset)
-        card = card.replace(output="class_map" if argmax else "logits")
-        portable = torch_to_onnx.export_onnx(
-            model, card, opset=opset, dynamic=dynamic, argmax=argmax
-        )
-        graphs.add("onnx", portable, "fp32")
-        graphs.add("trt_onnx", to_trt_graph(portable), "fp32")
-        if fp16:
-            portable16 = to_fp16(portable)
-            graphs.add("fp16_onnx", portable16, "fp16")
-            graphs.add("fp16_trt_onnx", to_trt_graph(portable16), "fp16")
-        if int8 is not None:
-            from edgeseg.calibration.int8 import quantize_checked
-
-            out.mkdir(parents=True, exist_ok=True)
-            int8_result = quantize_checked(
-                portable, card, int8, report_dir=out, log=log, warn=_warn
-            )
-            graphs.add("int8_onnx", int8_result.model, "int8")
-            graphs.add("int8_trt_onnx", to_trt_graph(int8_result.model), "int8")
-        expected = torch_to_onnx.count_unpoolings(model)
-        for role in ("trt_onnx", "fp16_trt_onnx", "int8_trt_onnx"):
-            if role in graphs.models:
-                problems = trt_graph_problems(graphs.models[role], expected)
-                if problems:
-                    raise RuntimeError(f"{FILE_NAMES[role]} is malformed: {'; '.join(problems)}")
-        if check:
-            import torch
-
-            def reference(inputs: np.ndarray) -> np.ndarray:
-                with torch.no_grad():
-                    return model(torch.from_numpy(inputs)).numpy()
-
-            results = _check_parity(
-                graphs,
-                reference,
-                card,
-                dynamic,
-                samples,
-                tolerance,
-                torch_to_onnx.min_input_side(model),
-            )
-            parity_mod.require_parity(results, log)
-
-    result = ExportResult(out_dir=out, card=card, parity=results, files=written)
-    if int8 is not None:
-        result.int8 = int8_result
-    if results:
-        log(parity_mod.format_report(results))
-    for role, graph in graphs.models.items():
-        if role not in result.files:
-            onnx_card = _onnx_card(card, role, graphs.precision[role], opset, dynamic)
-            if graphs.precision[role] == "int8" and int8 is not None:
-                calibration = {
-                    "method": int8.method,
-                    "images": result.int8.calibration_images,
-                    "source": result.int8.source,
-                    "kept_float": result.int8.kept_float,
-                    "check": vars(result.int8.check),
-                }
-                onnx_card = onnx_card.replace(build={**onnx_card.build, "int8": calibration})
-            attach_card(graph, onnx_card)
-            result.files[role] = save_onnx(graph, out / FILE_NAMES[role])
-            log(
-                f"wrote {result.files[role]} ({graphs.precision[role]}, opset {opset}, "
-                f"{'dynamic' if dynamic else 'static'} input, {card.output})"
-            )
-
-    if engine_tools is not None:
-        _build_and_check(
-            engine_tools,
-            graphs,
-            result,
-            portable,
-            fp16,
-            check,
-            tolerance,
-            workspace_mb,
-            samples,
-            dynamic,
-            log,
-        )
+    plan = plan_export(
+        source,
+        out_dir,
+        format=format,
+        fp16=fp16,
+        dynamic=dynamic,
+        argmax=argmax,
+        opset=opset,
+        check=check,
+        tolerance=tolerance,
+        workspace_mb=workspace_mb,
+        samples=samples,
+        int8=int8,
+    )
+    tools = engine_tools(plan)  # TensorRT, GPU, plugin: all checked before the slow part
+    produced = graphs_from_onnx(plan) if plan.from_onnx else graphs_from_checkpoint(plan, log)
+    result = ExportResult(
+        out_dir=plan.out,
+        card=produced.card,
+        parity=produced.parity,
+        files=dict(produced.written),
+        int8=produced.int8,
+    )
+    if produced.parity:
+        log(parity_mod.format_report(produced.parity))
+    write_graphs(plan, produced, result, log)
+    if tools is not None:
+        build_and_check_engine(plan, tools, produced, result, log)
     return result
 
 
-def _build_and_check(
-    engine_tools: tuple,
-    graphs: _Graphs,
+# --- the engine ----------------------------------------------------------------------------------
+
+
+def _engine_precision(
+    plan: ExportPlan, tools: EngineTools, produced: _Produced, log: Callable[[str], None]
+) -> str:
+    if "int8_trt_onnx" in produced.graphs.models:
+        if plan.fp16 and tools.major >= 11:
+            log(
+                f"note: TensorRT {tools.trt.__version__} is strongly typed: the layers left in "
+                "float keep the Q/DQ graph's FP32 types (FP16 there needs an FP16-typed Q/DQ "
+                "graph)"
+            )
+        return "int8"
+    return "fp16" if plan.fp16 or produced.card.precision == "fp16" else "fp32"
+
+
+def _engine_source(
+    plan: ExportPlan,
+    tools: EngineTools,
+    produced: _Produced,
     result: ExportResult,
-    reference_model: onnx.ModelProto,
-    fp16: bool,
-    check: bool,
-    tolerance: float | None,
-    workspace_mb: int | None,
-    samples: int,
-    dynamic: bool,
+    log: Callable[[str], None],
+) -> tuple[str, str]:
+    """(precision, role of the TensorRT ONNX the engine is built from), writing an FP16 graph
+    first where TensorRT 11.x needs one that the export did not make."""
+    precision = _engine_precision(plan, tools, produced, log)
+    build_plan = tools.module.precision_plan(tools.major, precision, float_fp16=plan.fp16)
+    roles = {"fp16": "fp16_trt_onnx", "int8": "int8_trt_onnx"}
+    role = roles.get(build_plan.onnx_precision, "trt_onnx")
+    if role in result.files:
+        return precision, role
+    if role == "trt_onnx":  # TensorRT 10.x given an FP16 graph: its FP16 flag builds it too
+        return precision, "fp16_trt_onnx"
+    # TensorRT 11.x FP16 from an FP32 graph: convert, then rewrite (as for INT8).
+    graphs = produced.graphs
+    fp32_portable = reexpand_plugins(graphs.models["trt_onnx"])
+    graphs.add(role, to_trt_graph(to_fp16(fp32_portable)), "fp16")
+    attach_card(
+        graphs.models[role],
+        _onnx_card(produced.card, role, "fp16", _opset_of(fp32_portable), produced.dynamic),
+    )
+    result.files[role] = save_onnx(graphs.models[role], plan.out / FILE_NAMES[role])
+    log(f"wrote {result.files[role]} (fp16, for TensorRT {tools.trt.__version__})")
+    return precision, role
+
+
+def build_and_check_engine(
+    plan: ExportPlan,
+    tools: EngineTools,
+    produced: _Produced,
+    result: ExportResult,
     log: Callable[[str], None],
 ) -> None:
-    engine_mod, trt, library, _gpu = engine_tools
-    card = result.card
-    major = engine_mod.tensorrt_major(trt.__version__)
-    if "int8_trt_onnx" in graphs.models:
-        precision = "int8"
-        if fp16 and major >= 11:
-            log(
-                f"note: TensorRT {trt.__version__} is strongly typed: the layers left in float "
-                "keep the Q/DQ graph's FP32 types (FP16 there needs an FP16-typed Q/DQ graph)"
-            )
-    else:
-        precision = "fp16" if fp16 or card.precision == "fp16" else "fp32"
-    plan = engine_mod.precision_plan(major, precision, float_fp16=fp16)
-    role = {"fp16": "fp16_trt_onnx", "int8": "int8_trt_onnx"}.get(plan.onnx_precision, "trt_onnx")
-    if role not in result.files:
-        if role == "trt_onnx":  # TensorRT 10.x given an FP16 graph: its FP16 flag builds it too
-            role = "fp16_trt_onnx"
-        else:  # TensorRT 11.x FP16 from an FP32 graph: convert, then rewrite (as for INT8)
-            fp32_portable = reexpand_plugins(graphs.models["trt_onnx"])
-            graphs.add(role, to_trt_graph(to_fp16(fp32_portable)), "fp16")
-            attach_card(
-                graphs.models[role],
-                _onnx_card(card, role, "fp16", _opset_of(fp32_portable), dynamic),
-            )
-            result.files[role] = save_onnx(graphs.models[role], result.out_dir / FILE_NAMES[role])
-            log(f"wrote {result.files[role]} (fp16, for TensorRT {trt.__version__})")
-    engine_path = result.out_dir / FILE_NAMES["engine"]
-    built = engine_mod.build_engine(
+    """Build ``model.engine`` from the right TensorRT ONNX, then (``plan.check``) compare it
+    with ONNX Runtime on sample inputs; raises EdgesegError when they disagree."""
+    precision, role = _engine_source(plan, tools, produced, result, log)
+    engine_path = plan.out / FILE_NAMES["engine"]
+    built = tools.module.build_engine(
         result.files[role],
         engine_path,
-        card,
+        result.card,
         precision=precision,
-        workspace_mb=workspace_mb or engine_mod.DEFAULT_WORKSPACE_MB,
-        plugin_library=library,
+        workspace_mb=plan.workspace_mb or tools.module.DEFAULT_WORKSPACE_MB,
+        plugin_library=tools.library,
         log=log,
     )
     result.files["engine"] = engine_path
     result.engine_card = built.card
     log(
         f"wrote {engine_path} and {engine_path.name}.json ({precision}, TensorRT "
-        f"{trt.__version__}, {built.gpu.name})"
+        f"{tools.trt.__version__}, {built.gpu.name})"
     )
-    if not check:
+    if not plan.check:
         return
-    inputs = parity_mod.sample_inputs(card, samples)
-    if precision == "int8":  # the engine must compute what the INT8 ONNX computes
-        reference_model = graphs.models["int8_onnx"]
-    expected = parity_mod.run_onnx(
-        reference_model.SerializeToString(), inputs, batch=None if dynamic else 1
-    )
-    actual = engine_mod.run_engine(
-        engine_path, inputs, batch=None if dynamic else 1, plugin_library=library
-    )
+    inputs = parity_mod.sample_inputs(result.card, plan.samples)
+    # The engine must compute what its ONNX computes; INT8's reference is the INT8 ONNX.
+    reference = produced.portable
+    if precision == "int8":
+        reference = produced.graphs.models["int8_onnx"]
+    expected = parity_mod.run_onnx(reference, inputs)
+    actual = tools.module.run_engine(engine_path, inputs, plugin_library=tools.library)
     engine_result = parity_mod.compare(
         FILE_NAMES["engine"],
         "TensorRT against ONNX Runtime",
         expected,
         actual,
         precision,
-        tolerance=tolerance if precision == "fp32" else None,
+        tolerance=plan.tolerance if precision == "fp32" else None,
     )
     result.parity.append(engine_result)
     log(parity_mod.format_report([engine_result], "engine parity with ONNX Runtime"))

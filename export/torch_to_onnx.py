@@ -12,7 +12,7 @@ cannot map back to one unpooling. So during export the pooling and unpooling mod
 * :class:`edgeseg.models.blocks.MaxUnpool2x2` -> the custom op ``edgeseg_export::unpool2x2``
   (decoder, pre-pool), which computes ``max_unpool2d`` in PyTorch and is exported as one
   placeholder node, replaced right after export by the standard-op block of
-  :mod:`edgeseg.export.unpool_graph` (exact, ties and odd sizes included).
+  :mod:`edgeseg.unpool_graph` (exact, ties and odd sizes included).
 
 The caller's model is never modified (the swap happens on a copy).
 """
@@ -33,8 +33,8 @@ from torch import nn
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.export.onnx_io import DEFAULT_OPSET, check_opset
-from edgeseg.export.unpool_graph import MARKER_DOMAIN, MARKER_OP, expand_markers
 from edgeseg.models.blocks import MaxPool2x2, MaxUnpool2x2
+from edgeseg.unpool_graph import MARKER_DOMAIN, MARKER_OP, expand_markers
 
 INPUT_NAME = "input"
 OUTPUT_NAMES = {"logits": "logits", "class_map": "class_map"}

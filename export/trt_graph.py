@@ -12,9 +12,10 @@ quantizer filled with QuantizeLinear/DequantizeLinear nodes (the INT8 path rewri
 quantization; Q/DQ nodes inside an unpooling block die with it). As a fallback it also rewrites
 plain ``MaxUnpool`` nodes fed by a 2x2/stride-2 MaxPool's Indices, as other exporters write them.
 
-A TensorRT graph cannot run in ONNX Runtime. :func:`reexpand_plugins` turns each plugin node
-back into the standard-op block with the plugin's exact semantics, so the graph around the
-plugin nodes (their wiring above all) is verified in ONNX Runtime against PyTorch.
+A TensorRT graph cannot run in ONNX Runtime as it is. :func:`edgeseg.unpool_graph.reexpand_plugins`
+(core: the ONNX Runtime backend uses it too) turns each plugin node back into the standard-op
+block with the plugin's exact semantics, so the graph around the plugin nodes (their wiring
+above all) is verified in ONNX Runtime against PyTorch.
 """
 
 from __future__ import annotations
@@ -22,34 +23,20 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
+from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_VERSION
 from edgeseg.errors import EdgesegError
-from edgeseg.export.plugin import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
-from edgeseg.export.unpool_graph import (
+from edgeseg.unpool_graph import (
+    PLUGIN_DOMAIN,
+    PLUGIN_DOMAIN_VERSION,
     UNPOOL_SCOPE,
-    expand_nodes_like,
     find_unpool_sites,
+    plugin_node,
+    plugin_nodes,
     set_opset,
     tensor_types,
 )
 
-#: ONNX domain of the plugin node; ``onnx.checker`` needs an opset import for it. TensorRT's
-#: parser finds the plugin by op type, ``plugin_version`` and ``plugin_namespace``.
-PLUGIN_DOMAIN = "edgeseg"
-PLUGIN_DOMAIN_VERSION = 1
 INDEX_OPS = ("MaxUnpool", "Scatter", "ScatterElements", "ScatterND", "GatherElements", "GatherND")
-
-
-def plugin_node(name: str, decoder: str, prepool: str, output: str) -> onnx.NodeProto:
-    """One ``EdgesegUnpool`` node: (decoder (N,C,h,w), pre-pool (N,C,H,W)) -> (N,C,H,W)."""
-    return helper.make_node(
-        PLUGIN_OP_TYPE,
-        [decoder, prepool],
-        [output],
-        name=f"{PLUGIN_OP_TYPE}/{name}",
-        domain=PLUGIN_DOMAIN,
-        plugin_namespace=PLUGIN_NAMESPACE,
-        plugin_version=PLUGIN_VERSION,
-    )
 
 
 def _is_2x2_pool(node: onnx.NodeProto) -> bool:
@@ -146,19 +133,6 @@ def to_trt_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     result.graph.node.extend(new_nodes)
     remove_dead_nodes(result)
     set_opset(result, PLUGIN_DOMAIN, PLUGIN_DOMAIN_VERSION)
-    return result
-
-
-def plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    return [n for n in model.graph.node if n.op_type == PLUGIN_OP_TYPE]
-
-
-def reexpand_plugins(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of a TensorRT graph with each plugin node replaced by the standard-op block of
-    identical semantics, runnable in ONNX Runtime."""
-    result = onnx.ModelProto()
-    result.CopyFrom(model)
-    expand_nodes_like(result, PLUGIN_OP_TYPE, PLUGIN_DOMAIN)
     return result
 
 

@@ -41,13 +41,12 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import EdgesegError
+from edgeseg.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 # Quiet FFmpeg (AV_LOG_QUIET) unless the user chose a level; OpenCV reads this when it first
 # opens a video, not at import.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv")
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt", "http", "https")
 STREAM_TIMEOUT_MS = 5000  # open and read timeouts for network streams
 

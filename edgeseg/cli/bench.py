@@ -1,6 +1,6 @@
 """``edgeseg bench``: latency and throughput per backend x precision x input size.
 
-A thin layer over :func:`edgeseg.bench.run_bench`: parses the comma-separated lists, prints the
+A thin layer over :func:`edgeseg.apps.bench.run_bench`: parses the comma-separated lists, prints the
 table on stdout (progress and notes go to stderr) and writes ``bench.json`` and ``bench.png``.
 """
 
@@ -90,8 +90,8 @@ def bench_command(
       edgeseg bench --model export/model.onnx --backends onnxruntime --threads 2 --out runs/bench-onnx
       edgeseg bench --backends onnxruntime,torch --precisions fp32,int8
     """  # noqa: E501
-    from edgeseg.bench import run_bench
-    from edgeseg.bench_report import format_table, write_report
+    from edgeseg.apps.bench import run_bench
+    from edgeseg.apps.bench_report import format_table, write_report
 
     parsed_sizes = None
     if sizes is not None:

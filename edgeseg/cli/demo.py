@@ -1,4 +1,5 @@
-"""``edgeseg demo``: the README's first command; a thin layer over :func:`edgeseg.demo.run_demo`."""
+"""``edgeseg demo``: the README's first command; a thin layer over
+:func:`edgeseg.apps.demo.run_demo`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import click
 
-from edgeseg.demo import DEFAULT_CALIB_COUNT, DEFAULT_FRAMES, DEFAULT_OUT
+from edgeseg.apps.demo import DEFAULT_CALIB_COUNT, DEFAULT_FRAMES, DEFAULT_OUT
 
 
 @click.command("demo")
@@ -49,8 +50,8 @@ def demo_command(source: str | None, out: str, frames: int, calib_count: int) ->
       edgeseg demo
       edgeseg demo --source ../shared/datasets/camvid/clip_val.mp4 --out runs/demo-camvid
     """
+    from edgeseg.apps.demo import run_demo
     from edgeseg.cli.run import _Progress
-    from edgeseg.demo import run_demo
 
     def progress(total: int) -> Any:
         bar = _Progress(max_frames=total)

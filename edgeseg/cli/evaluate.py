@@ -46,8 +46,8 @@ def eval_command(
       edgeseg eval export/model.onnx export/model.fp16.onnx export/model.int8.onnx \\
         --data ../shared/datasets/camvid --split val --json compare.json
     """
+    from edgeseg.apps.evaluate import evaluate_many
     from edgeseg.card import atomic_write_bytes
-    from edgeseg.evaluate import evaluate_many
     from edgeseg.metrics import format_comparison, format_table, to_jsonable
     from edgeseg.plots import plot_confusion_matrix
 

@@ -58,7 +58,7 @@ def plugin_path_command() -> None:
     Example:
       edgeseg plugin path
     """
-    from edgeseg.export.plugin import plugin_library_path
+    from edgeseg.backends.tensorrt import plugin_library_path
 
     path = plugin_library_path()
     click.echo(str(path))

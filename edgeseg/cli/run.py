@@ -189,7 +189,7 @@ def run_command(
         display = display_available()
     frames_from: Any = source
     if model is None:
-        from edgeseg.default_model import default_checkpoint, default_onnx
+        from edgeseg.apps.default_model import default_checkpoint, default_onnx
         from edgeseg.runtime.sources import open_source
 
         # Open the source first: a wrong --source fails before the one-off export, not after.

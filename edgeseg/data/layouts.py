@@ -57,9 +57,7 @@ import numpy as np
 from edgeseg.data.dataset_file import DATASET_FILE, read_dataset_file, spec_from_dataset_file
 from edgeseg.data.spec import CAMVID, DatasetSpec
 from edgeseg.errors import EdgesegError
-
-#: Image file extensions, in the order a mask is preferred when several share a stem.
-IMAGE_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".webp", ".jpg", ".jpeg")
+from edgeseg.media import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ def _images_in(folder: Path, masks_beside: str = "") -> dict[str, Path]:
     for path in sorted(folder.iterdir()):
         if masks_beside and path.stem.endswith(masks_beside):
             continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
             if path.stem in found:
                 raise EdgesegError(
                     f"{path} and {found[path.stem].name} share a file stem; keep one image per stem"
@@ -118,7 +116,7 @@ def _images_in(folder: Path, masks_beside: str = "") -> dict[str, Path]:
 def _masks_in(folder: Path, suffix: str) -> dict[str, Path]:
     if not folder.is_dir():
         raise EdgesegError(f"mask folder {folder} not found")
-    rank = {ext: i for i, ext in enumerate(IMAGE_EXTENSIONS)}
+    rank = {ext: i for i, ext in enumerate(IMAGE_SUFFIXES)}
     found: dict[str, Path] = {}
     for path in folder.iterdir():
         ext = path.suffix.lower()
@@ -222,7 +220,7 @@ def _from_list(list_file: Path, image_folder: Path, mask_folder: Path, suffix: s
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
-        stem = Path(entry).stem if Path(entry).suffix.lower() in IMAGE_EXTENSIONS else entry
+        stem = Path(entry).stem if Path(entry).suffix.lower() in IMAGE_SUFFIXES else entry
         if stem not in images:
             raise EdgesegError(f"{list_file} line {number}: no image {stem}.* in {image_folder}")
         wanted.append(stem)

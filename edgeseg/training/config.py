@@ -18,8 +18,8 @@ from edgeseg.errors import EdgesegError
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine")
-LOSSES = ("ce", "focal", "dice", "ce+dice")
-BALANCING = ("median", "inverse", "none")
+LOSSES = ("ce", "ohem", "focal", "dice", "ce+dice")
+BALANCING = ("median", "sqrt-median", "inverse", "none")
 
 
 @dataclass
@@ -51,6 +51,10 @@ class TrainConfig:
     class_balance: str = "median"
     focal_gamma: float = 2.0
     dice_weight: float = 1.0
+    #: OHEM: pixels whose probability of their true class is below this count as hard ...
+    ohem_threshold: float = 0.7
+    #: ... and at least this fraction of the counted pixels (the hardest) always counts.
+    ohem_min_fraction: float = 1 / 16
     scale_min: float = 0.75
     scale_max: float = 1.5
     hflip: bool = True

@@ -13,7 +13,7 @@ import io
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,10 @@ from edgeseg.training import distributed as dist_utils
 from edgeseg.training.config import TrainConfig
 from edgeseg.training.optim import build_optimizer, build_scheduler
 
-EPOCH_FIELDS = (
-    "epoch",
-    "train_loss",
-    "lr",
-    "miou",
-    "pixel_accuracy",
-    "class_accuracy",
-    "fwiou",
-    "mean_dice",
-    "seconds",
-)
+#: Validation metrics recorded per epoch.
+VAL_METRICS = ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
+#: Columns of metrics.csv.
+EPOCH_FIELDS = ("epoch", "train_loss", "lr", *VAL_METRICS, "seconds")
 
 
 @dataclass
@@ -138,6 +131,33 @@ class _TensorBoard:
         self.writer.flush()
 
 
+@dataclass
+class TrainState:
+    """Everything one training run holds between epochs: built by :func:`prepare`, advanced by
+    :func:`run_epoch` and :func:`save_epoch`, restored from a ``last.pt`` by :func:`resume`."""
+
+    config: TrainConfig
+    out: Path
+    device: str
+    main_rank: bool
+    world: int
+    card: ModelCard
+    model: torch.nn.Module
+    train_model: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    criterion: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    train_set: Any
+    val_set: Any
+    class_weights: np.ndarray
+    start_epoch: int = 1
+    best_miou: float = -1.0
+    best_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    board: Any = None
+
+
 def train(
     config: TrainConfig,
     resume_from: dict[str, Any] | None = None,
@@ -152,14 +172,47 @@ def train(
     ``resume_from`` is :func:`edgeseg.checkpoint.read_checkpoint` of a run's ``last.pt``; its
     config comes from :func:`edgeseg.training.config.config_from_checkpoint`.
     """
-    from edgeseg.checkpoint import save_checkpoint
-    from edgeseg.data import AugmentConfig, SegmentationDataset, load_split, validate_samples
-    from edgeseg.evaluate import evaluate_predictor, load_eval_set, torch_predictor
+    state = prepare(config, command, resume_from)
+    if resume_from is not None:
+        resume(state, resume_from)
+    if state.start_epoch > config.epochs:
+        raise EdgesegError(
+            f"the checkpoint already finished epoch {state.start_epoch - 1} of {config.epochs}; "
+            "pass a larger --epochs to train further"
+        )
+    if state.world > 1:
+        state.train_model = torch.nn.parallel.DistributedDataParallel(
+            state.model,
+            device_ids=[torch.device(state.device).index]
+            if state.device.startswith("cuda")
+            else None,
+        )
+    if state.main_rank:
+        state.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(state.out / "config.yaml", config.to_yaml().encode())
+        state.board = _TensorBoard(state.out / "tensorboard")
+
+    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
+    for epoch in range(state.start_epoch, last_epoch + 1):
+        save_epoch(state, *run_epoch(state, epoch))
+
+    if state.main_rank:
+        _final_pictures(state.out, state.history, state.val_set, state.card, config, state.device)
+    dist_utils.teardown()
+    return TrainResult(state.out, state.best_miou, state.best_epoch, state.history, state.card)
+
+
+def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -> TrainState:
+    """Data, model, loss, optimiser and schedule for ``config``, at epoch 1.
+
+    ``payload`` (a ``last.pt`` being resumed) only supplies the class weights and how the run
+    began; :func:`resume` restores the rest. Raises EdgesegError for data that cannot train.
+    """
+    from edgeseg.data import SegmentationDataset, load_split, validate_samples
+    from edgeseg.evaluate import load_eval_set
     from edgeseg.losses import build_loss
     from edgeseg.models import create_model
-    from edgeseg.plots import plot_training_curves
 
-    payload = resume_from
     config.validate()
     device = dist_utils.setup(resolve_device(config.device))
     main_rank = dist_utils.is_main()
@@ -192,27 +245,19 @@ def train(
     if use_cuda and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
-    weights_t = _class_weights(config, spec, train_samples, out, main_rank, payload)
+    weights = _class_weights(config, spec, train_samples, out, main_rank, payload)
     criterion = build_loss(
         config.loss,
         spec.num_classes,
-        class_weights=torch.as_tensor(weights_t, device=device),
+        class_weights=torch.as_tensor(weights, device=device),
         ignore_index=spec.ignore_index,
         focal_gamma=config.focal_gamma,
         dice_weight=config.dice_weight,
-    )
-
-    augment = AugmentConfig(
-        scale_min=config.scale_min,
-        scale_max=config.scale_max,
-        hflip=config.hflip,
-        brightness=config.color_jitter,
-        contrast=config.color_jitter,
-        saturation=config.color_jitter,
-        hue=config.color_jitter / 10,
+        ohem_threshold=config.ohem_threshold,
+        ohem_min_fraction=config.ohem_min_fraction,
     )
     train_set = SegmentationDataset(
-        train_samples, spec, card, train=True, augment=augment, cache=config.cache_images
+        train_samples, spec, card, train=True, augment=_augment(config), cache=config.cache_images
     )
     world = dist_utils.world_size()
     steps_per_epoch = len(train_set) // (config.batch_size * world)
@@ -221,114 +266,130 @@ def train(
             f"{len(train_set)} training images are fewer than one batch of {config.batch_size}"
             f"{f' x {world} processes' if world > 1 else ''}; lower --batch-size"
         )
-    val_set = load_eval_set(val_samples, spec, progress=main_rank)
-
     optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda and config.amp)
+    return TrainState(
+        config=config,
+        out=out,
+        device=device,
+        main_rank=main_rank,
+        world=world,
+        card=card,
+        model=model,
+        train_model=model,
+        criterion=criterion,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, config, steps_per_epoch),
+        scaler=torch.amp.GradScaler("cuda", enabled=use_cuda and config.amp),
+        train_set=train_set,
+        val_set=load_eval_set(val_samples, spec, progress=main_rank),
+        class_weights=weights,
+    )
 
-    start_epoch, best_miou, best_epoch, history = 1, -1.0, 0, []
-    if payload is not None:
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        # The optimizer state holds the lr of the saved run's last step; recompute it from the
-        # schedule, which may span a different --epochs now.
-        for group, base, factor in zip(
-            optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
-        ):
-            group["lr"] = base * factor(scheduler.last_epoch)
-        scaler.load_state_dict(payload["scaler"])
-        start_epoch = int(payload["epoch"]) + 1
-        best_miou, best_epoch = float(payload["best_miou"]), int(payload["best_epoch"])
-        history = list(payload["history"])
-        restore_rng_state(payload["rng"])
-    if start_epoch > config.epochs:
-        raise EdgesegError(
-            f"the checkpoint already finished epoch {start_epoch - 1} of {config.epochs}; "
-            "pass a larger --epochs to train further"
-        )
 
-    train_model: torch.nn.Module = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[torch.device(device).index] if use_cuda else None
-        )
-    if main_rank:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / "config.yaml", config.to_yaml().encode())
-    board = _TensorBoard(out / "tensorboard") if main_rank else None
+def _augment(config: TrainConfig) -> Any:
+    from edgeseg.data import AugmentConfig
 
-    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-    for epoch in range(start_epoch, last_epoch + 1):
-        started = time.perf_counter()
-        loader = _epoch_loader(train_set, config, epoch, world)
-        train_loss = _train_epoch(
-            train_model,
-            loader,
-            criterion,
-            optimizer,
-            scheduler,
-            scaler,
-            device,
-            config,
-            epoch,
-            main_rank,
-        )
-        model.eval()
-        metrics, _, _ = evaluate_predictor(
-            val_set, card, torch_predictor(model, device), config.batch_size, progress=main_rank
-        )
-        record = {
-            "epoch": epoch,
-            "train_loss": dist_utils.mean_across_ranks(train_loss),
-            "lr": optimizer.param_groups[0]["lr"],
-            **{
-                k: metrics[k]
-                for k in ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
-            },
-            "seconds": round(time.perf_counter() - started, 2),
-            "per_class": metrics["per_class"],
-        }
-        history.append(record)
-        improved = record["miou"] > best_miou
-        if improved:
-            best_miou, best_epoch = record["miou"], epoch
-        if main_rank:
-            extra = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "epoch": epoch,
-                "best_miou": best_miou,
-                "best_epoch": best_epoch,
-                "history": history,
-                "rng": rng_state(),
-                "config": config.to_dict(),
-                "class_weights": [float(w) for w in weights_t],
-            }
-            card = save_checkpoint(out / "last.pt", model, card, extra)
-            if improved:
-                save_checkpoint(
-                    out / "best.pt",
-                    model,
-                    card,
-                    {"epoch": epoch, "metrics": _jsonable(metrics), "config": config.to_dict()},
-                )
-            write_history(out, history)
-            plot_training_curves(history, out / "curves.png")  # every epoch: kills lose nothing
-            if board is not None:
-                board.log(record)
-            tqdm.write(
-                f"epoch {epoch}/{config.epochs}  loss {record['train_loss']:.4f}  "
-                f"val mIoU {record['miou']:.4f}  pixel acc {record['pixel_accuracy']:.4f}  "
-                f"({record['seconds']:.0f} s){'  best' if improved else ''}"
-            )
+    return AugmentConfig(
+        scale_min=config.scale_min,
+        scale_max=config.scale_max,
+        hflip=config.hflip,
+        brightness=config.color_jitter,
+        contrast=config.color_jitter,
+        saturation=config.color_jitter,
+        hue=config.color_jitter / 10,
+    )
 
-    if main_rank:
-        _final_pictures(out, history, val_set, card, config, device)
-    dist_utils.teardown()
-    return TrainResult(out, best_miou, best_epoch, history, card)
+
+def resume(state: TrainState, payload: dict[str, Any]) -> None:
+    """Restore weights, optimiser, schedule, scaler, history and RNG states from ``last.pt``."""
+    state.model.load_state_dict(payload["model"])
+    state.optimizer.load_state_dict(payload["optimizer"])
+    state.scheduler.load_state_dict(payload["scheduler"])
+    # The optimizer state holds the lr of the saved run's last step; recompute it from the
+    # schedule, which may span a different --epochs now.
+    scheduler = state.scheduler
+    for group, base, factor in zip(
+        state.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+    ):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    state.scaler.load_state_dict(payload["scaler"])
+    state.start_epoch = int(payload["epoch"]) + 1
+    state.best_miou, state.best_epoch = float(payload["best_miou"]), int(payload["best_epoch"])
+    state.history = list(payload["history"])
+    restore_rng_state(payload["rng"])
+
+
+def run_epoch(state: TrainState, epoch: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train one epoch and validate; returns (the epoch's history record, its val metrics)."""
+    from edgeseg.evaluate import evaluate_predictor, torch_predictor
+
+    config = state.config
+    started = time.perf_counter()
+    loader = _epoch_loader(state.train_set, config, epoch, state.world)
+    train_loss = _train_epoch(state, loader, epoch)
+    state.model.eval()
+    metrics, _, _ = evaluate_predictor(
+        state.val_set,
+        state.card,
+        torch_predictor(state.model, state.device),
+        config.batch_size,
+        progress=state.main_rank,
+    )
+    record = {
+        "epoch": epoch,
+        "train_loss": dist_utils.mean_across_ranks(train_loss),
+        "lr": state.optimizer.param_groups[0]["lr"],
+        **{
+            k: metrics[k]
+            for k in ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
+        },
+        "seconds": round(time.perf_counter() - started, 2),
+        "per_class": metrics["per_class"],
+    }
+    state.history.append(record)
+    return record, metrics
+
+
+def save_epoch(state: TrainState, record: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Write ``last.pt`` (and ``best.pt`` when val mIoU improved), metrics, curves; log a line."""
+    from edgeseg.checkpoint import save_checkpoint
+    from edgeseg.plots import plot_training_curves
+
+    epoch, config = record["epoch"], state.config
+    improved = record["miou"] > state.best_miou
+    if improved:
+        state.best_miou, state.best_epoch = record["miou"], epoch
+    if not state.main_rank:
+        return
+    extra = {
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "epoch": epoch,
+        "best_miou": state.best_miou,
+        "best_epoch": state.best_epoch,
+        "history": state.history,
+        "rng": rng_state(),
+        "config": config.to_dict(),
+        "class_weights": [float(w) for w in state.class_weights],
+    }
+    state.card = save_checkpoint(state.out / "last.pt", state.model, state.card, extra)
+    if improved:
+        save_checkpoint(
+            state.out / "best.pt",
+            state.model,
+            state.card,
+            {"epoch": epoch, "metrics": _jsonable(metrics), "config": config.to_dict()},
+        )
+    write_history(state.out, state.history)
+    plot_training_curves(state.history, state.out / "curves.png")  # every epoch: kills lose nothing
+    if state.board is not None:
+        state.board.log(record)
+    tqdm.write(
+        f"epoch {epoch}/{config.epochs}  loss {record['train_loss']:.4f}  "
+        f"val mIoU {record['miou']:.4f}  pixel acc {record['pixel_accuracy']:.4f}  "
+        f"({record['seconds']:.0f} s){'  best' if improved else ''}"
+    )
 
 
 def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -386,36 +447,29 @@ def _epoch_loader(dataset: Any, config: TrainConfig, epoch: int, world: int) -> 
     )
 
 
-def _train_epoch(
-    model: torch.nn.Module,
-    loader: DataLoader,
-    criterion: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: Any,
-    device: str,
-    config: TrainConfig,
-    epoch: int,
-    main_rank: bool,
-) -> float:
-    model.train()
+def _train_epoch(state: TrainState, loader: DataLoader, epoch: int) -> float:
+    """One pass over ``loader``; returns the mean training loss."""
+    config, device = state.config, state.device
+    state.train_model.train()
     use_cuda = device.startswith("cuda")
     total, count = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", disable=not main_rank, leave=False)
+    bar = tqdm(
+        loader, desc=f"epoch {epoch}/{config.epochs}", disable=not state.main_rank, leave=False
+    )
     for images, masks in bar:
         images = images.to(device, non_blocking=True)
         masks = masks.to(device, non_blocking=True)
         if use_cuda and config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_cuda and config.amp):
-            loss = criterion(model(images), masks)
+            loss = state.criterion(state.train_model(images), masks)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(loss).backward()
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        state.scheduler.step()
         total += float(loss.detach())
         count += 1
         bar.set_postfix(loss=f"{total / count:.4f}")

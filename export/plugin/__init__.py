@@ -7,18 +7,14 @@ window's first maximum from the pre-pool tensor, so no index tensor reaches Tens
 
 The C++/CUDA sources ship inside this package; :func:`build_plugin` compiles them with CMake
 against the installed TensorRT and CUDA into :func:`plugin_library_path`, from where TensorRT's
-plugin registry loads the library (``registry.load_library``). Importing this package imports
-neither torch nor TensorRT.
+plugin registry loads the library (:func:`edgeseg.backends.tensorrt.load_plugin`). The plugin's
+identity (op type, namespace, version) and the library's path are stated once, in
+:mod:`edgeseg.backends.tensorrt`. Importing this package imports neither torch nor TensorRT.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-PLUGIN_OP_TYPE = "EdgesegUnpool"
-PLUGIN_NAMESPACE = "edgeseg"
-PLUGIN_VERSION = "1"
-LIBRARY_NAME = "libedgeseg_unpool_plugin.so"
 
 # Files the CMake build needs; all of them ship as package data.
 SOURCE_FILES = (
@@ -37,15 +33,6 @@ def source_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-from edgeseg.export.plugin.build import build_plugin, plugin_library_path  # noqa: E402
+from edgeseg.export.plugin.build import build_plugin  # noqa: E402
 
-__all__ = [
-    "LIBRARY_NAME",
-    "PLUGIN_NAMESPACE",
-    "PLUGIN_OP_TYPE",
-    "PLUGIN_VERSION",
-    "SOURCE_FILES",
-    "build_plugin",
-    "plugin_library_path",
-    "source_dir",
-]
+__all__ = ["SOURCE_FILES", "build_plugin", "source_dir"]

@@ -2,8 +2,9 @@
 
 ``build_plugin`` finds cmake, nvcc and the TensorRT headers, configures and builds
 ``CMakeLists.txt`` from a copy of the package's sources, and installs the library at the one
-place edgeseg loads it from, :func:`plugin_library_path`. Engines are built on the machine that
-runs them, so the plugin is too: ``edgeseg plugin build`` on the Jetson or the desktop.
+place edgeseg loads it from, :func:`edgeseg.backends.tensorrt.plugin_library_path`. Engines
+are built on the machine that runs them, so the plugin is too: ``edgeseg plugin build`` on the
+Jetson or the desktop.
 
 Everything the user can fix (no TensorRT headers, no nvcc, no cmake, a failing configuration)
 raises :class:`edgeseg.errors.EdgesegError` with one line that says what to do.
@@ -21,18 +22,17 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from edgeseg.export.plugin import (
+from edgeseg.backends.tensorrt import (
+    BUILD_INFO_NAME,
     LIBRARY_NAME,
     PLUGIN_NAMESPACE,
     PLUGIN_OP_TYPE,
     PLUGIN_VERSION,
-    SOURCE_FILES,
-    source_dir,
+    plugin_library_path,
 )
+from edgeseg.errors import EdgesegError
+from edgeseg.export.plugin import SOURCE_FILES, source_dir
 
-PLUGIN_DIR_ENV = "EDGESEG_PLUGIN_DIR"
-DEFAULT_PLUGIN_DIR = Path("~/.cache/edgeseg/plugin")
-BUILD_INFO_NAME = "libedgeseg_unpool_plugin.json"
 CONFIG_NAME = "edgeseg_plugin_config.json"  # written by CMakeLists.txt into the build folder
 MIN_CMAKE = (3, 18)
 MIN_TENSORRT_MAJOR = 10
@@ -50,24 +50,6 @@ SYSTEM_CUDA_BIN_DIRS: tuple[Path, ...] = (Path("/usr/local/cuda/bin"),)
 _ARCH_PATTERN = re.compile(r"^(native|all|all-major|\d{2,3}[a-z]?(-real|-virtual)?)$")
 
 
-def _errors():
-    # Imported when needed so this module stays importable on its own.
-    from edgeseg.errors import EdgesegError
-
-    return EdgesegError
-
-
-def plugin_library_path() -> Path:
-    """Where the plugin library is installed and loaded from.
-
-    ``$EDGESEG_PLUGIN_DIR/libedgeseg_unpool_plugin.so`` when that variable is set, else
-    ``~/.cache/edgeseg/plugin/libedgeseg_unpool_plugin.so``. The file may not exist yet.
-    """
-    folder = os.environ.get(PLUGIN_DIR_ENV)
-    base = Path(folder).expanduser() if folder else DEFAULT_PLUGIN_DIR.expanduser()
-    return base / LIBRARY_NAME
-
-
 # --- discovery -------------------------------------------------------------------------------
 
 
@@ -81,7 +63,7 @@ def tensorrt_header_version(include_dir: Path) -> tuple[int, int, int]:
     try:
         text = header.read_text(errors="replace")
     except OSError as exc:
-        raise _errors()(
+        raise EdgesegError(
             f"cannot read {header}: {exc.strerror}; is it a TensorRT include folder?"
         ) from exc
     parts = []
@@ -90,7 +72,7 @@ def tensorrt_header_version(include_dir: Path) -> tuple[int, int, int]:
             rf"#define\s+TRT_{part}_ENTERPRISE\s+(\d+)", text
         )
         if match is None:
-            raise _errors()(f"cannot read the TensorRT version from {header}")
+            raise EdgesegError(f"cannot read the TensorRT version from {header}")
         parts.append(int(match.group(1)))
     return parts[0], parts[1], parts[2]
 
@@ -122,23 +104,22 @@ def tensorrt_include_candidates() -> list[Path]:
 
 def find_tensorrt_include(tensorrt_include: str | Path | None = None) -> Path:
     """The folder holding NvInfer.h of TensorRT 10 or later; raises EdgesegError if none."""
-    error = _errors()
     if tensorrt_include is not None:
         folder = Path(tensorrt_include).expanduser()
         if not (folder / "NvInfer.h").is_file():
-            raise error(f"no NvInfer.h in {folder}; pass the folder of TensorRT's headers")
+            raise EdgesegError(f"no NvInfer.h in {folder}; pass the folder of TensorRT's headers")
     else:
         folder = next(
             (c for c in tensorrt_include_candidates() if (c / "NvInfer.h").is_file()), None
         )
         if folder is None:
-            raise error(
+            raise EdgesegError(
                 "TensorRT headers (NvInfer.h) not found; pass --tensorrt-include DIR, set "
                 "TENSORRT_DIR, or install TensorRT 10+ (libnvinfer-dev; on Jetson, JetPack 6.1+)"
             )
     major, minor, patch = tensorrt_header_version(folder)
     if major < MIN_TENSORRT_MAJOR:
-        raise error(
+        raise EdgesegError(
             f"TensorRT {major}.{minor}.{patch} headers in {folder}; the plugin needs TensorRT 10.0 "
             "or later (IPluginV3; on Jetson, JetPack 6.1+)"
         )
@@ -162,7 +143,7 @@ def find_nvcc() -> Path | None:
 def require_nvcc() -> Path:
     nvcc = find_nvcc()
     if nvcc is None:
-        raise _errors()(
+        raise EdgesegError(
             "nvcc (CUDA compiler) not found; install the CUDA toolkit (on Jetson it comes with "
             "JetPack) or put nvcc on PATH"
         )
@@ -171,17 +152,18 @@ def require_nvcc() -> Path:
 
 def find_cmake() -> Path:
     """cmake 3.18 or later; raises EdgesegError if absent or older."""
-    error = _errors()
     cmake = shutil.which("cmake")
     if cmake is None:
-        raise error(
+        raise EdgesegError(
             "cmake not found; install CMake 3.18 or later (apt install cmake, or pip install cmake)"
         )
     result = subprocess.run([cmake, "--version"], capture_output=True, text=True, check=False)
     match = re.search(r"version (\d+)\.(\d+)", result.stdout)
     if match is None or (int(match.group(1)), int(match.group(2))) < MIN_CMAKE:
         found = result.stdout.splitlines()[0] if result.stdout else "unknown version"
-        raise error(f"{cmake} is {found}; the plugin needs CMake 3.18 or later (pip install cmake)")
+        raise EdgesegError(
+            f"{cmake} is {found}; the plugin needs CMake 3.18 or later (pip install cmake)"
+        )
     return Path(cmake)
 
 
@@ -217,7 +199,7 @@ def normalize_cuda_arch(cuda_arch: str) -> str:
     items = [a.strip() for a in re.split(r"[;,\s]+", str(cuda_arch)) if a.strip()]
     items = [a.removeprefix("sm_").removeprefix("compute_") for a in items]
     if not items or not all(_ARCH_PATTERN.match(a) for a in items):
-        raise _errors()(
+        raise EdgesegError(
             f"invalid CUDA architecture list {cuda_arch!r}; use compute capabilities without the "
             "dot, e.g. 87 (Jetson Orin), 86;89 or native"
         )
@@ -254,7 +236,7 @@ def _run_logged(command: list[str], log: Path, step: str) -> None:
         handle.write(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}\n")
     if result.returncode != 0:
         reason = _cmake_failure_reason(result.stdout + "\n" + result.stderr)
-        raise _errors()(f"plugin {step} failed: {reason} (full log: {log})")
+        raise EdgesegError(f"plugin {step} failed: {reason} (full log: {log})")
 
 
 def _install_atomically(source: Path, target: Path) -> None:
@@ -300,14 +282,13 @@ def build_plugin(
     architectures, plugin version) is written beside the library. Raises EdgesegError, one line,
     for anything missing or a failed build.
     """
-    error = _errors()
     include = find_tensorrt_include(tensorrt_include)
     trt_version = tensorrt_header_version(include)
     lib_dir = None
     if tensorrt_lib is not None:
         lib_dir = Path(tensorrt_lib).expanduser()
         if not lib_dir.is_dir():
-            raise error(f"TensorRT library folder {lib_dir} does not exist")
+            raise EdgesegError(f"TensorRT library folder {lib_dir} does not exist")
     elif os.environ.get("TENSORRT_DIR"):
         candidate = Path(os.environ["TENSORRT_DIR"]) / "lib"
         if any(candidate.glob("libnvinfer.so.*")):
@@ -345,7 +326,7 @@ def build_plugin(
     _run_logged([str(cmake), "--build", str(binary), "--parallel", jobs], log, "compilation")
     artifact = binary / LIBRARY_NAME
     if not artifact.is_file():
-        raise error(f"plugin build finished without {artifact.name} (full log: {log})")
+        raise EdgesegError(f"plugin build finished without {artifact.name} (full log: {log})")
 
     target = plugin_library_path()
     _install_atomically(artifact, target)

@@ -17,8 +17,8 @@ from edgeseg.card import ModelCard
 from edgeseg.checkpoint import save_checkpoint
 from edgeseg.data.spec import CAMVID
 from edgeseg.export.onnx_io import card_of
-from edgeseg.export.trt_graph import plugin_nodes
 from edgeseg.models import create_model
+from edgeseg.unpool_graph import plugin_nodes
 
 CARD = ModelCard(
     architecture="segnet-basic",

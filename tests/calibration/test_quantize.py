@@ -26,9 +26,9 @@ from edgeseg.calibration.sensitivity import layer_sensitivity
 from edgeseg.errors import EdgesegError
 from edgeseg.export.parity import sample_inputs
 from edgeseg.export.torch_to_onnx import export_onnx
-from edgeseg.export.trt_graph import plugin_nodes, reexpand_plugins, to_trt_graph
-from edgeseg.export.unpool_graph import unpool_node_names
+from edgeseg.export.trt_graph import to_trt_graph
 from edgeseg.models import create_model
+from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins, unpool_node_names
 
 CARD = TINY_CARD
 

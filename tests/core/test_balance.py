@@ -44,6 +44,8 @@ def test_hand_computed_weights(tmp_path: Path) -> None:
     median = class_weights("median", counts, present)
     assert median.dtype == np.float32
     np.testing.assert_allclose(median, [1.0, 1.5, 0.5, 0.0], rtol=1e-6)
+    root = class_weights("sqrt-median", counts, present)
+    np.testing.assert_allclose(root, [1.0, 1.5**0.5, 0.5**0.5, 0.0], rtol=1e-6)
     inverse = class_weights("inverse", counts, present)
     np.testing.assert_allclose(inverse, [7 / 9, 7 / 3, 7 / 9, 0.0], rtol=1e-6)
     # The pixel-weighted mean of the inverse weights is 1.
@@ -52,7 +54,7 @@ def test_hand_computed_weights(tmp_path: Path) -> None:
 
 
 def test_unknown_method_lists_the_valid_ones() -> None:
-    with pytest.raises(EdgesegError, match="'mean' is not one of: median, inverse, none"):
+    with pytest.raises(EdgesegError, match="'mean' is not one of: median, sqrt-median, inverse"):
         class_weights("mean", np.ones(2), np.ones(2))
 
 

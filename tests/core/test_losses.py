@@ -29,6 +29,21 @@ def test_cross_entropy_by_hand() -> None:
     assert weighted(LOGITS, TARGET).item() == pytest.approx((CE0 + 3 * CE1) / 4, rel=1e-6)
 
 
+def test_ohem_keeps_the_hard_pixels() -> None:
+    # Pixel 0 has p = 0.88 for its label (easy above a 0.8 threshold), pixel 1 p = 0.73 (hard).
+    ohem = build_loss("ohem", 2, ohem_threshold=0.8, ohem_min_fraction=0.01)
+    assert ohem(LOGITS, TARGET).item() == pytest.approx(CE1, rel=1e-6)
+    # Both easy at 0.7: the hardest pixel still counts (at least one is kept).
+    assert build_loss("ohem", 2, ohem_threshold=0.7)(LOGITS, TARGET).item() == pytest.approx(
+        CE1, rel=1e-6
+    )
+    # Keeping every pixel is plain cross-entropy.
+    everything = build_loss("ohem", 2, ohem_threshold=1.0, ohem_min_fraction=1.0)
+    assert everything(LOGITS, TARGET).item() == pytest.approx((CE0 + CE1) / 2, rel=1e-6)
+    with pytest.raises(EdgesegError, match="OHEM threshold"):
+        build_loss("ohem", 2, ohem_threshold=0.0)
+
+
 def test_cross_entropy_matches_pytorch_with_ignore() -> None:
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 4, 5, 7, generator=generator)
@@ -116,7 +131,7 @@ def test_losses_accept_half_precision_logits() -> None:
 
 
 def test_unknown_loss_and_bad_weights() -> None:
-    with pytest.raises(EdgesegError, match="'bce' is not one of: ce, focal, dice, ce\\+dice"):
+    with pytest.raises(EdgesegError, match="'bce' is not one of: ce, ohem, focal, dice, ce\\+dice"):
         build_loss("bce", 2)
     with pytest.raises(EdgesegError, match="3 class weights given for 2 classes"):
         build_loss("ce", 2, class_weights=torch.ones(3))

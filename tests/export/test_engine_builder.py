@@ -15,18 +15,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeseg.card import ModelCard, read_sidecar
-from edgeseg.checkpoint import save_checkpoint
-from edgeseg.engine_card import (
+from edgeseg.backends import cuda
+from edgeseg.backends.tensorrt import (
+    TENSORRT_MISSING,
     check_engine_compat,
     engine_build_facts,
+    import_tensorrt,
     parse_version,
+    require_plugin_library,
     same_tensorrt,
     tensorrt_major,
 )
+from edgeseg.card import ModelCard, read_sidecar
+from edgeseg.checkpoint import save_checkpoint
 from edgeseg.errors import EdgesegError
-from edgeseg.export import cuda_buffers, engine
-from edgeseg.export.engine import TENSORRT_MISSING
 from edgeseg.export.engine_plan import (
     PrecisionPlan,
     default_profile,
@@ -128,7 +130,7 @@ def test_layer_precision_summary() -> None:
 def test_missing_tensorrt_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails as if not installed
     with pytest.raises(EdgesegError) as caught:
-        engine.import_tensorrt()
+        import_tensorrt()
     assert str(caught.value) == TENSORRT_MISSING
     assert "pip install tensorrt" in TENSORRT_MISSING and "JetPack 6.1/6.2" in TENSORRT_MISSING
 
@@ -136,13 +138,13 @@ def test_missing_tensorrt_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_old_tensorrt_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="8.6.1"))
     with pytest.raises(EdgesegError, match=r"TensorRT 8\.6\.1 is installed; edgeseg needs 10.x"):
-        engine.import_tensorrt()
+        import_tensorrt()
 
 
 def test_missing_plugin_names_the_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EDGESEG_PLUGIN_DIR", str(tmp_path))
-    with pytest.raises(EdgesegError, match=r"not built .*: edgeseg plugin build$"):
-        engine.require_plugin_library()
+    with pytest.raises(EdgesegError, match=r"not built .*: edgeseg plugin build \(or set"):
+        require_plugin_library()
 
 
 def _no_torch_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,8 +164,8 @@ def test_no_cuda_binding_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(EdgesegError) as caught:
-        cuda_buffers.cuda_backend()
-    assert str(caught.value) == cuda_buffers.NO_BINDING
+        cuda.load_cuda()
+    assert str(caught.value) == cuda.NO_BINDING
 
 
 def test_no_gpu_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,8 +182,8 @@ def test_no_gpu_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("pycuda", "pycuda.autoinit", "pycuda.driver"):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(EdgesegError) as caught:
-        cuda_buffers.cuda_backend()
-    assert str(caught.value) == cuda_buffers.NO_GPU
+        cuda.load_cuda()
+    assert str(caught.value) == cuda.NO_GPU
 
 
 def test_engine_export_without_tensorrt_fails_before_exporting(
@@ -270,11 +272,12 @@ def test_engine_build_and_check(
 ) -> None:
     pytest.importorskip("tensorrt", reason="TensorRT is not installed (pip install tensorrt)")
     try:
-        gpu = engine.require_gpu()
+        gpu = cuda.gpu_info()
     except EdgesegError as exc:
         pytest.skip(str(exc))
+    from edgeseg.backends.tensorrt import PLUGIN_VERSION, plugin_library_path
     from edgeseg.export import export_checkpoint
-    from edgeseg.export.plugin import PLUGIN_VERSION, build_plugin, plugin_library_path
+    from edgeseg.export.plugin import build_plugin
 
     if not plugin_library_path().is_file():
         monkeypatch.setenv("EDGESEG_PLUGIN_DIR", str(tmp_path / "plugin"))

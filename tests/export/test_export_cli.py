@@ -148,14 +148,16 @@ import sys
 sys.modules["torch"] = None  # any 'import torch' now fails
 from edgeseg.export.fp16 import to_fp16
 from edgeseg.export.onnx_io import card_of, load_onnx
-from edgeseg.export.parity import run_onnx, sample_inputs
-from edgeseg.export.trt_graph import reexpand_plugins, to_trt_graph, trt_graph_problems
-import edgeseg.export.engine, edgeseg.export.pipeline, edgeseg.engine_card
+from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.export.parity import sample_inputs
+from edgeseg.export.trt_graph import to_trt_graph, trt_graph_problems
+from edgeseg.unpool_graph import reexpand_plugins
+import edgeseg.export.engine, edgeseg.export.pipeline, edgeseg.backends.tensorrt
 model = load_onnx({str(out / "model.trt.onnx")!r})
 card = card_of(model)
 half = to_trt_graph(to_fp16(reexpand_plugins(model)))
 assert trt_graph_problems(half, 4) == [], trt_graph_problems(half, 4)
-run_onnx(reexpand_plugins(half).SerializeToString(), sample_inputs(card, 1), batch=1)
+run_onnx(reexpand_plugins(half), sample_inputs(card, 1))
 from edgeseg.cli.main import main
 main(["export", {str(out / "model.trt.onnx")!r}, "--format", "engine", "--out", {str(out)!r}])
 """

@@ -17,13 +17,14 @@ import pytest
 import torch
 from model_helpers import randomize_batchnorm
 
+from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from edgeseg.card import ONNX_METADATA_KEY, ModelCard
 from edgeseg.checkpoint import load_model, save_checkpoint
 from edgeseg.export import export_checkpoint
 from edgeseg.export.parity import sample_inputs
-from edgeseg.export.plugin import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
-from edgeseg.export.trt_graph import PLUGIN_DOMAIN, plugin_nodes, trt_graph_problems
+from edgeseg.export.trt_graph import trt_graph_problems
 from edgeseg.models import create_model
+from edgeseg.unpool_graph import PLUGIN_DOMAIN, plugin_nodes
 
 
 def make_checkpoint(

@@ -14,13 +14,9 @@ from edgeseg.errors import EdgesegError
 from edgeseg.export.fp16 import to_fp16
 from edgeseg.export.parity import compare, sample_inputs
 from edgeseg.export.torch_to_onnx import export_onnx
-from edgeseg.export.trt_graph import (
-    plugin_nodes,
-    reexpand_plugins,
-    to_trt_graph,
-    trt_graph_problems,
-)
+from edgeseg.export.trt_graph import to_trt_graph, trt_graph_problems
 from edgeseg.models import create_model
+from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins
 
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeseg.backends import tensorrt as identity
 from edgeseg.errors import EdgesegError
 from edgeseg.export import plugin
 from edgeseg.export.plugin import build
@@ -30,26 +31,26 @@ def _require_cmake_and_nvcc() -> None:
 
 
 def test_plugin_library_path_is_one_documented_place(monkeypatch, tmp_path) -> None:
-    monkeypatch.delenv(build.PLUGIN_DIR_ENV, raising=False)
+    monkeypatch.delenv(identity.PLUGIN_DIR_ENV, raising=False)
     expected = Path.home() / ".cache" / "edgeseg" / "plugin" / "libedgeseg_unpool_plugin.so"
-    assert plugin.plugin_library_path() == expected
-    monkeypatch.setenv(build.PLUGIN_DIR_ENV, str(tmp_path))
-    assert plugin.plugin_library_path() == tmp_path / plugin.LIBRARY_NAME
+    assert identity.plugin_library_path() == expected
+    monkeypatch.setenv(identity.PLUGIN_DIR_ENV, str(tmp_path))
+    assert identity.plugin_library_path() == tmp_path / identity.LIBRARY_NAME
 
 
 def test_python_constants_match_the_cpp_plugin() -> None:
     header = (plugin.source_dir() / "unpool_plugin.h").read_text()
     found = dict(re.findall(r'kUNPOOL_PLUGIN_(NAME|VERSION|NAMESPACE) = "([^"]*)"', header))
     assert found == {
-        "NAME": plugin.PLUGIN_OP_TYPE,
-        "VERSION": plugin.PLUGIN_VERSION,
-        "NAMESPACE": plugin.PLUGIN_NAMESPACE,
+        "NAME": identity.PLUGIN_OP_TYPE,
+        "VERSION": identity.PLUGIN_VERSION,
+        "NAMESPACE": identity.PLUGIN_NAMESPACE,
     }
     assert (
         "add_library(edgeseg_unpool_plugin SHARED"
         in (plugin.source_dir() / "CMakeLists.txt").read_text()
     )
-    assert plugin.LIBRARY_NAME == "libedgeseg_unpool_plugin.so"
+    assert identity.LIBRARY_NAME == "libedgeseg_unpool_plugin.so"
 
 
 def test_every_source_file_is_listed_for_the_build() -> None:
@@ -66,7 +67,7 @@ def _no_tensorrt_anywhere(monkeypatch, tmp_path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(build, "SYSTEM_TENSORRT_INCLUDE_DIRS", (tmp_path / "nothing",))
     monkeypatch.setattr(build, "_python_tensorrt_include_dirs", lambda: [])
-    monkeypatch.setenv(build.PLUGIN_DIR_ENV, str(tmp_path / "install"))
+    monkeypatch.setenv(identity.PLUGIN_DIR_ENV, str(tmp_path / "install"))
 
 
 def test_build_without_tensorrt_headers_raises_one_line(monkeypatch, tmp_path) -> None:
@@ -197,7 +198,7 @@ def test_cmake_stops_naming_a_missing_cuda_compiler(tmp_path) -> None:
 @pytest.mark.slow
 def test_mismatched_tensorrt_library_fails_the_build_in_one_line(monkeypatch, tmp_path) -> None:
     _require_cmake_and_nvcc()
-    monkeypatch.setenv(build.PLUGIN_DIR_ENV, str(tmp_path / "install"))
+    monkeypatch.setenv(identity.PLUGIN_DIR_ENV, str(tmp_path / "install"))
     headers = _fake_headers(
         tmp_path / "trt10",
         "#define NV_TENSORRT_MAJOR 10\n#define NV_TENSORRT_MINOR 3\n#define NV_TENSORRT_PATCH 0\n",

@@ -68,17 +68,17 @@ def built_plugins(tmp_path_factory) -> dict[Path, tuple[Path, Path]]:
 def _build_once(built: dict, headers: Path, tmp_path_factory) -> tuple[Path, Path]:
     if headers not in built:
         work = tmp_path_factory.mktemp("plugin-build")
-        old = os.environ.get(build.PLUGIN_DIR_ENV)
-        os.environ[build.PLUGIN_DIR_ENV] = str(work / "install")
+        old = os.environ.get("EDGESEG_PLUGIN_DIR")
+        os.environ["EDGESEG_PLUGIN_DIR"] = str(work / "install")
         try:
             library = plugin.build_plugin(
                 tensorrt_include=headers, cuda_arch=TEST_CUDA_ARCH, build_dir=work / "cmake"
             )
         finally:
             if old is None:
-                os.environ.pop(build.PLUGIN_DIR_ENV)
+                os.environ.pop("EDGESEG_PLUGIN_DIR")
             else:
-                os.environ[build.PLUGIN_DIR_ENV] = old
+                os.environ["EDGESEG_PLUGIN_DIR"] = old
         built[headers] = (library, work / "cmake" / "build")
     return built[headers]
 

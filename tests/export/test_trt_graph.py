@@ -14,19 +14,17 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper
 
+from edgeseg.backends.tensorrt import PLUGIN_OP_TYPE
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
-from edgeseg.export.plugin import PLUGIN_OP_TYPE
 from edgeseg.export.torch_to_onnx import export_onnx
 from edgeseg.export.trt_graph import (
-    plugin_nodes,
-    reexpand_plugins,
     remove_dead_nodes,
     to_trt_graph,
     trt_graph_problems,
 )
-from edgeseg.export.unpool_graph import unpool_node_names
 from edgeseg.models import create_model
+from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins, unpool_node_names
 
 
 def tiny_card(input_hw: tuple[int, int] = (45, 67)) -> ModelCard:

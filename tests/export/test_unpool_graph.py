@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper
 
-from edgeseg.export.unpool_graph import (
+from edgeseg.unpool_graph import (
     expansion_nodes,
     find_unpool_sites,
     unpool_node_names,

@@ -19,7 +19,7 @@ import pytest
 from cli_helpers import assert_one_line_error, edgeseg
 from model_helpers import TINY_CARD
 
-from edgeseg.bench import resolve_model
+from edgeseg.apps.bench import resolve_model
 from edgeseg.errors import EdgesegError
 
 CARD = TINY_CARD
@@ -176,7 +176,7 @@ def test_missing_model_and_too_small_size(checkpoint: Path, tmp_path: Path) -> N
 
 def test_default_model_is_the_bundled_checkpoint() -> None:
     try:
-        from edgeseg.default_model import default_checkpoint
+        from edgeseg.apps.default_model import default_checkpoint
 
         expected = default_checkpoint()
     except (ImportError, EdgesegError) as exc:

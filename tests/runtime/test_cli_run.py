@@ -222,9 +222,7 @@ def test_engine_faults(cli, make_video, engine_dir: dict) -> None:
         cli("run", "--model", engine, "--source", source), "model.engine.json is missing"
     )
     write_sidecar(tiny_card(), engine)
-    assert_one_line_error(
-        cli("run", "--model", engine, "--source", source), "plugin library not found"
-    )
+    assert_one_line_error(cli("run", "--model", engine, "--source", source), "plugin is not built")
     if importlib.util.find_spec("tensorrt") is None:
         (engine_dir["plugin"] / "libedgeseg_unpool_plugin.so").write_bytes(b"\x7fELF")
         assert_one_line_error(

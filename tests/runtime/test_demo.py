@@ -18,8 +18,8 @@ import pytest
 from cli_helpers import assert_one_line_error, edgeseg
 from runtime_helpers import count_video_frames
 
+from edgeseg.apps.synthetic_clip import LABEL, synthetic_frames, write_synthetic_clip
 from edgeseg.errors import EdgesegError
-from edgeseg.synthetic_clip import LABEL, synthetic_frames, write_synthetic_clip
 
 SIZE_HW = (120, 160)
 NO_TORCH = "import sys; sys.modules['torch'] = None; from edgeseg.cli.main import main; main()"

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from runtime_helpers import synthetic_frame, tiny_card, write_tiny_onnx
 
+from edgeseg.backends.tensorrt import (
+    LIBRARY_NAME,
+    check_engine_compat,
+    installed_plugin_version,
+    plugin_library_path,
+)
 from edgeseg.card import write_sidecar
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import Segmenter
-from edgeseg.runtime.backend_tensorrt import (
-    PLUGIN_LIBRARY_NAME,
-    installed_plugin_version,
-    plugin_library_path,
-    refuse_mismatch,
-)
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 BUILD = {
@@ -53,14 +53,14 @@ def test_engine_without_sidecar(fake_engine: Path, plugin_dir: Path) -> None:
 
 def test_missing_plugin_library(fake_engine: Path, plugin_dir: Path) -> None:
     write_sidecar(tiny_card(build=BUILD), fake_engine)
-    with pytest.raises(EdgesegError, match=r"plugin library not found at .*edgeseg plugin build"):
+    with pytest.raises(EdgesegError, match=r"plugin is not built .*: edgeseg plugin build"):
         Segmenter(fake_engine)
 
 
 @pytest.mark.skipif(HAS_TENSORRT, reason="TensorRT is installed here")
 def test_missing_tensorrt(fake_engine: Path, plugin_dir: Path) -> None:
     write_sidecar(tiny_card(build=BUILD), fake_engine)
-    (plugin_dir / PLUGIN_LIBRARY_NAME).write_bytes(b"\x7fELF")
+    (plugin_dir / LIBRARY_NAME).write_bytes(b"\x7fELF")
     with pytest.raises(EdgesegError, match="TensorRT is not installed"):
         Segmenter(fake_engine, backend="tensorrt")
 
@@ -73,52 +73,27 @@ def test_plugin_path_follows_the_documented_rule(monkeypatch: pytest.MonkeyPatch
     assert plugin_library_path() == expected
 
 
-def test_plugin_path_matches_the_export_stage(monkeypatch: pytest.MonkeyPatch) -> None:
-    build = pytest.importorskip("edgeseg.export.plugin.build")
-    monkeypatch.setenv("EDGESEG_PLUGIN_DIR", "/opt/p")
-    assert plugin_library_path() == build.plugin_library_path()
-
-
 def test_installed_plugin_version_is_read_beside_the_library(plugin_dir: Path) -> None:
-    library = plugin_dir / PLUGIN_LIBRARY_NAME
+    library = plugin_dir / LIBRARY_NAME
     assert installed_plugin_version(library) is None
     (plugin_dir / "libedgeseg_unpool_plugin.json").write_text('{"plugin_version": "1"}')
     assert installed_plugin_version(library) == "1"
 
 
-@pytest.mark.parametrize(
-    ("machine", "fragment"),
-    [
-        ({"tensorrt_version": "10.8.0.43"}, "TensorRT 10.3.0.30, this machine has 10.8.0.43"),
-        ({"gpu_name": "RTX 3090", "compute_capability": "8.6"}, "GPU Orin (compute 8.7)"),
-        ({"plugin_version": "2"}, "plugin version 1, installed 2"),
-    ],
-)
-def test_mismatched_build_is_refused_with_how_to_rebuild(
-    machine: dict, fragment: str, plugin_dir: Path
-) -> None:
-    facts = {"tensorrt_version": "10.3.0.30", "gpu_name": "Orin", "compute_capability": "8.7"}
-    facts.update(machine)
-    plugin_version = facts.pop("plugin_version", "1")
-    library = plugin_dir / PLUGIN_LIBRARY_NAME
-    library.with_name("libedgeseg_unpool_plugin.json").write_text(
-        f'{{"plugin_version": "{plugin_version}"}}'
-    )
-    engine = plugin_dir.parent / "model.engine"
+def test_mismatched_plugin_is_refused_with_how_to_rebuild(plugin_dir: Path) -> None:
+    # The runtime compares the engine's card with the plugin version recorded beside the library.
+    library = plugin_dir / LIBRARY_NAME
+    library.with_name("libedgeseg_unpool_plugin.json").write_text('{"plugin_version": "2"}')
     with pytest.raises(EdgesegError, match="rebuild it here: edgeseg export") as info:
-        refuse_mismatch(tiny_card(build=BUILD), engine, library=library, **facts)
-    assert fragment in str(info.value)
-
-
-def test_matching_build_passes(plugin_dir: Path) -> None:
-    library = plugin_dir / PLUGIN_LIBRARY_NAME
-    refuse_mismatch(tiny_card(build=BUILD), Path("m.engine"), "10.3.0.30", "Orin", "8.7", library)
-
-
-def test_engine_without_a_build_record_is_refused(plugin_dir: Path) -> None:
-    library = plugin_dir / PLUGIN_LIBRARY_NAME
-    with pytest.raises(EdgesegError, match="no record of what built it"):
-        refuse_mismatch(tiny_card(), Path("m.engine"), "10.3.0", "Orin", "8.7", library)
+        check_engine_compat(
+            tiny_card(build=BUILD),
+            tensorrt="10.3.0.30",
+            gpu="Orin",
+            compute_capability="8.7",
+            plugin_version=installed_plugin_version(library),
+            engine=plugin_dir.parent / "model.engine",
+        )
+    assert "plugin version 1, installed 2" in str(info.value)
 
 
 # -- on a GPU with TensorRT and the plugin ------------------------------------------------------
@@ -142,8 +117,8 @@ def test_engine_matches_onnxruntime(tmp_path: Path) -> None:
     config.add_optimization_profile(profile)
     engine = tmp_path / "tiny.engine"
     engine.write_bytes(bytes(builder.build_serialized_network(network, config)))
-    from edgeseg.engine_card import engine_build_facts
-    from edgeseg.runtime.cuda_buffers import load_cuda
+    from edgeseg.backends.cuda import load_cuda
+    from edgeseg.backends.tensorrt import engine_build_facts
 
     gpu, capability = load_cuda().device_identity()
     build = engine_build_facts(

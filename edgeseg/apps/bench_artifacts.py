@@ -172,7 +172,8 @@ class Artifacts:
         def build() -> Path:
             engine_mod, trt, library = self.tensorrt_tools()
             from edgeseg.export.onnx_io import save_onnx
-            from edgeseg.export.trt_graph import plugin_nodes, to_trt_graph
+            from edgeseg.export.trt_graph import to_trt_graph
+            from edgeseg.unpool_graph import plugin_nodes
 
             plan = engine_mod.precision_plan(engine_mod.tensorrt_major(trt.__version__), precision)
             proto = self.onnx_proto(hw, plan.onnx_precision)
@@ -196,9 +197,9 @@ def _onnx_card(path: Path) -> Any:
     try:
         from edgeseg.export.onnx_io import card_of, load_onnx
     except ImportError:
-        from edgeseg.runtime.backend_onnxruntime import OnnxRuntimeBackend
+        from edgeseg.backends.onnxruntime import OnnxSession
 
-        return OnnxRuntimeBackend(path).card
+        return OnnxSession(path).card()
     return card_of(load_onnx(path), path)
 
 

@@ -1,13 +1,18 @@
-"""GPU memory, streams and CUDA graphs for the TensorRT backend, through whichever CUDA binding
-is installed: cuda-python (``cuda.bindings.runtime``, or ``cuda.cudart`` before 12.6; what
-NVIDIA's TensorRT samples use) or pycuda. Nothing outside this module knows which.
+"""GPU memory, streams, CUDA graphs and device facts for TensorRT, through whichever CUDA binding
+is installed; the one module in edgeseg that imports one. Tried in this order:
 
-Both share TensorRT's context: cuda-python calls the runtime API (the device's primary context,
-current in every thread), and pycuda retains that same primary context and pushes it around each
-call, so inference may run on a thread other than the one that loaded the engine. CUDA graph
-capture is offered through cuda-python only; with pycuda the backend runs without graphs.
+1. cuda-python (``cuda.bindings.runtime``, or ``cuda.cudart`` before 12.6), what NVIDIA's own
+   TensorRT samples use;
+2. pycuda;
+3. torch built with CUDA (an export machine often has it and nothing else): buffers, pinned
+   memory and streams through torch's allocator, no CUDA graphs.
 
-Not exercised in CI (no GPU there); a GPU machine runs it through the ``tensorrt`` tests.
+All share TensorRT's context: cuda-python and torch call the runtime API (the device's primary
+context, current in every thread), and pycuda retains that same primary context and pushes it
+around each call, so inference may run on a thread other than the one that loaded the engine.
+CUDA graph capture is offered through cuda-python only; the others run without graphs.
+
+Not exercised in CI (no GPU there); a GPU machine runs it through the ``gpu`` tests.
 """
 
 from __future__ import annotations
@@ -15,11 +20,32 @@ from __future__ import annotations
 import contextlib
 import ctypes
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edgeseg.errors import EdgesegError
+
+NO_BINDING = (
+    "no CUDA binding for Python: install cuda-python (pip install cuda-python), pycuda, or "
+    "torch with CUDA; TensorRT engines are built and run on the machine's GPU"
+)
+NO_GPU = "no CUDA GPU found: TensorRT engines are built and run on the GPU that will use them"
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """Device 0 as an engine card records it."""
+
+    name: str
+    compute_capability: str  # "8.7"
+    cuda_runtime: str  # "12.6"
+
+
+def version_text(code: int) -> str:
+    """CUDA's integer version -> text: 12060 -> "12.6"."""
+    return f"{code // 1000}.{(code % 1000) // 10}"
 
 
 class CudaApi:
@@ -68,6 +94,14 @@ class CudaApi:
     def device_identity(self) -> tuple[str, str]:
         """(GPU name, compute capability as ``"8.7"``) of the current device."""
         raise NotImplementedError
+
+    def runtime_version(self) -> str:
+        """The CUDA runtime's version, ``"12.6"``."""
+        raise NotImplementedError
+
+    def info(self) -> GpuInfo:
+        name, capability = self.device_identity()
+        return GpuInfo(name, capability, self.runtime_version())
 
     # CUDA graphs (``supports_graphs`` only)
     def begin_capture(self, stream: Any) -> None:
@@ -149,6 +183,9 @@ class _CudaPython(CudaApi):
         props = self._check(self.rt.cudaGetDeviceProperties(device))
         name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else props.name
         return name.rstrip("\x00").strip(), f"{props.major}.{props.minor}"
+
+    def runtime_version(self) -> str:
+        return version_text(int(self._check(self.rt.cudaRuntimeGetVersion())))
 
     def begin_capture(self, stream: Any) -> None:
         # Thread-local: CUDA calls other threads make meanwhile (OpenCV, another model) are not
@@ -233,9 +270,89 @@ class _PyCuda(CudaApi):
         major, minor = device.compute_capability()
         return device.name(), f"{major}.{minor}"
 
+    def runtime_version(self) -> str:
+        return ".".join(str(v) for v in self.cuda.get_version()[:2])
+
+
+class _TorchCuda(CudaApi):
+    """torch's allocator and streams behind the same operations; no CUDA graphs."""
+
+    binding = "torch"
+    supports_graphs = False
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+        self._owners: dict[int, Any] = {}
+
+    def _bytes(self, pointer: int, nbytes: int) -> Any:
+        return self._owners[pointer][:nbytes]
+
+    def create_stream(self) -> Any:
+        return self.torch.cuda.Stream()
+
+    def stream_handle(self, stream: Any) -> int:
+        return int(stream.cuda_stream)
+
+    def device_alloc(self, nbytes: int) -> tuple[int, Any]:
+        tensor = self.torch.empty(max(1, nbytes), dtype=self.torch.uint8, device="cuda")
+        self._owners[tensor.data_ptr()] = tensor
+        return tensor.data_ptr(), tensor
+
+    def device_free(self, owner: Any) -> None:
+        self._owners.pop(owner.data_ptr(), None)
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        nbytes = max(1, int(np.prod(shape)) * dtype.itemsize)
+        tensor = self.torch.empty(nbytes, dtype=self.torch.uint8, pin_memory=True)
+        array = tensor.numpy()[: int(np.prod(shape)) * dtype.itemsize].view(dtype).reshape(shape)
+        self._owners[array.__array_interface__["data"][0]] = tensor
+        return array
+
+    def pinned_free(self, array: np.ndarray) -> None:
+        self._owners.pop(array.__array_interface__["data"][0], None)
+
+    def _host_bytes(self, host: np.ndarray, nbytes: int) -> Any:
+        pinned = self._owners.get(host.__array_interface__["data"][0])
+        if pinned is not None:
+            return pinned[:nbytes]
+        return self.torch.from_numpy(host.reshape(-1).view(np.uint8)[:nbytes])
+
+    def copy_to_device_async(self, device_ptr: int, host: np.ndarray, nbytes: int, stream) -> None:
+        with self.torch.cuda.stream(stream):
+            self._bytes(device_ptr, nbytes).copy_(self._host_bytes(host, nbytes), True)
+
+    def copy_to_host_async(self, host: np.ndarray, device_ptr: int, nbytes: int, stream) -> None:
+        with self.torch.cuda.stream(stream):
+            self._host_bytes(host, nbytes).copy_(self._bytes(device_ptr, nbytes), True)
+
+    def synchronize(self, stream: Any) -> None:
+        stream.synchronize()
+
+    def destroy_stream(self, stream: Any) -> None:
+        del stream
+
+    def device_identity(self) -> tuple[str, str]:
+        major, minor = self.torch.cuda.get_device_capability(0)
+        return self.torch.cuda.get_device_name(0), f"{major}.{minor}"
+
+    def runtime_version(self) -> str:
+        return str(self.torch.version.cuda)
+
+
+def _torch_cuda() -> CudaApi | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if torch.version.cuda is None or not torch.cuda.is_available():
+        return None
+    return _TorchCuda(torch)
+
 
 def load_cuda() -> CudaApi:
-    """The installed CUDA binding: cuda-python first, then pycuda; EdgesegError if neither."""
+    """The installed CUDA binding: cuda-python, pycuda, then torch's CUDA; EdgesegError (naming
+    what to install, or that there is no GPU) when none works."""
     try:
         from cuda.bindings import runtime as cudart
     except ImportError:
@@ -244,15 +361,26 @@ def load_cuda() -> CudaApi:
         except ImportError:
             cudart = None
     if cudart is not None:
+        error, *count = cudart.cudaGetDeviceCount()  # no driver fails here, not at import
+        if int(error) != 0 or not count or count[0] < 1:
+            raise EdgesegError(NO_GPU)
         return _CudaPython(cudart)
     try:
         import pycuda.driver as driver
     except ImportError:
-        raise EdgesegError(
-            "the TensorRT backend needs cuda-python or pycuda for GPU buffers; install one: "
-            "pip install cuda-python"
-        ) from None
-    try:
-        return _PyCuda(driver)
-    except driver.Error as exc:
-        raise EdgesegError(f"pycuda cannot open the GPU: {exc}") from None
+        driver = None
+    if driver is not None:
+        try:
+            return _PyCuda(driver)
+        except driver.Error as exc:
+            raise EdgesegError(f"{NO_GPU} (pycuda: {exc})") from None
+    torch_api = _torch_cuda()
+    if torch_api is not None:
+        return torch_api
+    raise EdgesegError(NO_BINDING)
+
+
+def gpu_info() -> GpuInfo:
+    """Device 0's name, compute capability and CUDA runtime; one-line errors for no binding or
+    no GPU."""
+    return load_cuda().info()

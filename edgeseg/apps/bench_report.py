@@ -94,7 +94,7 @@ def gpu_name() -> str | None:
     if torch is not None and torch.cuda.is_available():
         return str(torch.cuda.get_device_name(0))
     try:
-        from edgeseg.runtime.cuda_buffers import load_cuda
+        from edgeseg.backends.cuda import load_cuda
 
         return load_cuda().device_identity()[0]
     except Exception:  # no binding, no driver, no device: all mean "no GPU to report"

@@ -4,7 +4,7 @@ One call walks every stage a user would: the bundled checkpoint (its card says w
 ONNX and INT8 ONNX with parity checks (:func:`edgeseg.export.pipeline.export_checkpoint`) ->
 the runtime (:func:`edgeseg.runtime.run.run_pipeline`) over a clip once per backend and
 precision -> an overlay video and a table of FPS and per-stage milliseconds. Without
-``--source`` the clip is one edgeseg draws itself (:mod:`edgeseg.synthetic_clip`), said so
+``--source`` the clip is one edgeseg draws itself (:mod:`edgeseg.apps.synthetic_clip`), said so
 plainly in the output, in ``demo.json`` and on every frame.
 
 Sized for a 2-core CPU: 120 frames at 360x480 through a 180x240 model take a few seconds per
@@ -238,6 +238,81 @@ def _describe_model(card: Any, metrics: dict, checkpoint: Path) -> list[str]:
     ]
 
 
+def _prepare_clip(
+    out: Path, source: str | Path | None, frames: int, log: Callable[[str], None]
+) -> Path:
+    """The clip to run: ``source``, or a synthetic one drawn into ``out`` (said so plainly)."""
+    if source is not None:
+        log(f"clip    {source} (the first {frames} frames)")
+        return Path(source)
+    from edgeseg.apps.synthetic_clip import write_synthetic_clip
+
+    clip = out / CLIP_NAME
+    log(f"clip    SYNTHETIC: drawing {frames} frames of a made-up road scene into {clip}")
+    write_synthetic_clip(clip, frames=frames)
+    log(
+        "        not real footage: it shows the pipeline works, not how well the model "
+        "segments; give --source VIDEO for your own"
+    )
+    return clip
+
+
+def _run_all(
+    runs: list[DemoRun],
+    clip: Path,
+    frames: int,
+    out: Path,
+    progress: Callable[[int], Any] | None,
+    log: Callable[[str], None],
+) -> Path | None:
+    """Measure every row that is not skipped; the first writes ``overlay.mp4``."""
+    backends = {"ONNX Runtime": "onnxruntime", "PyTorch": "torch", "TensorRT": "tensorrt"}
+    overlay: Path | None = None
+    for run in runs:
+        if run.skipped:
+            continue
+        target = out / OVERLAY_NAME if overlay is None else None
+        log(f"run     {run.backend} {run.precision}: {Path(run.artifact).name}")
+        _measure(run, backends[run.backend], clip, frames, target, progress)
+        overlay = overlay or target
+    return overlay
+
+
+def _summary(
+    card: Any,
+    metrics: dict,
+    checkpoint: Path,
+    clip: Path,
+    synthetic: bool,
+    frames: int,
+    calib_count: int,
+    export: Any,
+) -> dict[str, Any]:
+    """``demo.json`` without the rows: what ran, on what, from which files."""
+    return {
+        "edgeseg_version": __version__,
+        "model": {
+            "checkpoint": str(checkpoint),
+            "architecture": card.architecture,
+            "arch_args": card.arch_args,
+            "dataset": card.dataset,
+            "license": card.license,
+            "weights_sha256": card.weights_sha256,
+            "val_miou": metrics.get("miou"),
+            "note": "a demo of the toolkit, not a production model",
+        },
+        "clip": {"path": str(clip), "synthetic": synthetic, "frames": frames},
+        "export": {
+            "files": {role: str(path) for role, path in export.files.items()},
+            "parity": [
+                {**dataclasses.asdict(p), "passed": p.passed} for p in getattr(export, "parity", [])
+            ],
+            "int8_calibration": f"{calib_count} frames of the demo clip",
+            "int8_check": vars(export.int8.check) if getattr(export, "int8", None) else None,
+        },
+    }
+
+
 def run_demo(
     out_dir: str | Path = DEFAULT_OUT,
     *,
@@ -256,7 +331,7 @@ def run_demo(
     ``out_dir/export/``, ``overlay.mp4`` and ``demo.json``. Raises EdgesegError for a missing or
     unreadable ``source`` or a missing torch/onnx, before any slow step.
     """
-    from edgeseg.default_model import default_card, default_checkpoint, require_export_tools
+    from edgeseg.apps.default_model import default_card, default_checkpoint, require_export_tools
 
     started = time.perf_counter()
     if frames < 1 or calib_count < 1:
@@ -271,20 +346,7 @@ def run_demo(
     for line in _describe_model(card, metrics, checkpoint):
         log(line)
 
-    if source is None:
-        clip = out / CLIP_NAME
-        log(f"clip    SYNTHETIC: drawing {frames} frames of a made-up road scene into {clip}")
-        from edgeseg.synthetic_clip import write_synthetic_clip
-
-        write_synthetic_clip(clip, frames=frames)
-        log(
-            "        not real footage: it shows the pipeline works, not how well the model "
-            "segments; give --source VIDEO for your own"
-        )
-    else:
-        clip = Path(source)
-        log(f"clip    {clip} (the first {frames} frames)")
-
+    clip = _prepare_clip(out, source, frames, log)
     export_dir = out / "export"
     log(f"export  {checkpoint.name} -> {export_dir}/ (ONNX, INT8 ONNX; parity against PyTorch)")
     log(
@@ -302,17 +364,8 @@ def run_demo(
     ]
     engine, trt_missing = _tensorrt_engine(export, log)
     runs.append(DemoRun("TensorRT", "FP16", str(engine or ""), skipped=trt_missing))
-    backends = {"ONNX Runtime": "onnxruntime", "PyTorch": "torch", "TensorRT": "tensorrt"}
 
-    overlay: Path | None = None
-    for run in runs:
-        if run.skipped:
-            continue
-        target = out / OVERLAY_NAME if overlay is None else None
-        log(f"run     {run.backend} {run.precision}: {Path(run.artifact).name}")
-        _measure(run, backends[run.backend], clip, frames, target, progress)
-        overlay = overlay or target
-
+    overlay = _run_all(runs, clip, frames, out, progress, log)
     log("")
     log(format_table(runs))
     log(
@@ -321,31 +374,9 @@ def run_demo(
     )
     wall_s = time.perf_counter() - started
     summary = out / SUMMARY_NAME
-    data = {
-        "edgeseg_version": __version__,
-        "model": {
-            "checkpoint": str(checkpoint),
-            "architecture": card.architecture,
-            "arch_args": card.arch_args,
-            "dataset": card.dataset,
-            "license": card.license,
-            "weights_sha256": card.weights_sha256,
-            "val_miou": metrics.get("miou"),
-            "note": "a demo of the toolkit, not a production model",
-        },
-        "clip": {"path": str(clip), "synthetic": source is None, "frames": frames},
-        "export": {
-            "files": {role: str(path) for role, path in export.files.items()},
-            "parity": [
-                {**dataclasses.asdict(p), "passed": p.passed} for p in getattr(export, "parity", [])
-            ],
-            "int8_calibration": f"{calib_count} frames of the demo clip",
-            "int8_check": vars(export.int8.check) if getattr(export, "int8", None) else None,
-        },
-        "runs": [run.to_dict() for run in runs],
-        "overlay": str(overlay) if overlay else None,
-        "wall_s": round(wall_s, 1),
-    }
+    data = _summary(card, metrics, checkpoint, clip, source is None, frames, calib_count, export)
+    data.update(runs=[run.to_dict() for run in runs], overlay=overlay and str(overlay))
+    data["wall_s"] = round(wall_s, 1)
     atomic_write_bytes(summary, (json.dumps(data, indent=2) + "\n").encode())
     log(f"wrote {overlay} and {summary}" if overlay else f"wrote {summary}")
     log(f"total {wall_s:.0f} s")

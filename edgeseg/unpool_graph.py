@@ -1,4 +1,4 @@
-"""SegNet's unpooling as standard ONNX ops, and finding it again in an exported graph.
+"""SegNet's unpooling in ONNX: the standard-op block, the TensorRT plugin node, and finding both.
 
 The portable ONNX cannot use ``MaxUnpool`` fed by MaxPool's ``Indices`` (TensorRT rejects both,
 and ONNX's flat N·C·H·W index convention differs from PyTorch's per-plane one), so each
@@ -24,8 +24,12 @@ PyTorch (the TensorRT plugin follows PyTorch there too).
 
 Every node of one block is named ``edgeseg_unpool/<site>/<role>``: :func:`find_unpool_sites`
 uses those names to find the block again (for the TensorRT rewrite, also after INT8 Q/DQ
-insertion), and :func:`unpool_node_names` gives them to a quantizer's exclusion list. This
-module needs only ``onnx`` and numpy.
+insertion), and :func:`unpool_node_names` gives them to a quantizer's exclusion list.
+
+The TensorRT graph holds one plugin node per unpooling instead (:func:`plugin_node`; the export
+stage's ``trt_graph`` writes it). :func:`reexpand_plugins` turns each back into the block, so a
+TensorRT graph runs in ONNX Runtime with the plugin's exact semantics. A core module, used by
+export, calibration and the ONNX Runtime backend; it needs only ``onnx`` and numpy.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
+
 UNPOOL_SCOPE = "edgeseg_unpool"
 
 #: The exporter's internal placeholder (one node per unpooling, inputs decoder and pre-pool);
@@ -45,6 +51,11 @@ MARKER_DOMAIN = "edgeseg.export"
 MARKER_OP = "Unpool2x2"
 
 _FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.FLOAT16)
+
+#: ONNX domain of the plugin node; ``onnx.checker`` needs an opset import for it. TensorRT's
+#: parser finds the plugin by op type, ``plugin_version`` and ``plugin_namespace``.
+PLUGIN_DOMAIN = "edgeseg"
+PLUGIN_DOMAIN_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -272,3 +283,33 @@ def find_unpool_sites(model: onnx.ModelProto) -> list[UnpoolSite]:
 def unpool_node_names(model: onnx.ModelProto) -> list[str]:
     """Names of every node of every unpooling block: a quantizer's ``nodes_to_exclude``."""
     return [name for site in find_unpool_sites(model) for name in site.node_names]
+
+
+# --- the TensorRT plugin node ----------------------------------------------------------------
+
+
+def plugin_node(name: str, decoder: str, prepool: str, output: str) -> onnx.NodeProto:
+    """One ``EdgesegUnpool`` node: (decoder (N,C,h,w), pre-pool (N,C,H,W)) -> (N,C,H,W)."""
+    return helper.make_node(
+        PLUGIN_OP_TYPE,
+        [decoder, prepool],
+        [output],
+        name=f"{PLUGIN_OP_TYPE}/{name}",
+        domain=PLUGIN_DOMAIN,
+        plugin_namespace=PLUGIN_NAMESPACE,
+        plugin_version=PLUGIN_VERSION,
+    )
+
+
+def plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The plugin nodes of a graph (empty for a portable graph)."""
+    return [n for n in model.graph.node if n.op_type == PLUGIN_OP_TYPE]
+
+
+def reexpand_plugins(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of a TensorRT graph with each plugin node replaced by the standard-op block of
+    identical semantics, runnable in ONNX Runtime."""
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    expand_nodes_like(result, PLUGIN_OP_TYPE, PLUGIN_DOMAIN)
+    return result

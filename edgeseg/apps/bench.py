@@ -16,8 +16,8 @@ only. An ONNX file or engine is static: only its own precision and size can be m
 
 A combination that cannot run here becomes a row ``skipped: <reason>``, never a crash, so one
 command gives the whole picture on a laptop, a Jetson or a desktop GPU. Building the artifacts is
-:mod:`edgeseg.bench_artifacts`, the report :mod:`edgeseg.bench_report`; the export and runtime
-stages are imported inside functions, as the CLI does, so importing this stays light.
+:mod:`edgeseg.apps.bench_artifacts`, the report :mod:`edgeseg.apps.bench_report`; the export and
+runtime stages are imported inside functions, so importing this stays light.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.bench_artifacts import Artifacts, Skip, first_line
-from edgeseg.bench_report import BenchReport, BenchRow, machine_info
+from edgeseg.apps.bench_artifacts import Artifacts, Skip, first_line
+from edgeseg.apps.bench_report import BenchReport, BenchRow, machine_info
 from edgeseg.card import PRECISIONS
 from edgeseg.errors import EdgesegError
 
@@ -59,9 +59,9 @@ def resolve_model(model: str | Path | None) -> Path:
     """The artifact to measure: ``model``, or the bundled default checkpoint when None."""
     if model is None:
         try:
-            from edgeseg.default_model import default_checkpoint
+            from edgeseg.apps.default_model import default_checkpoint
         except ModuleNotFoundError as exc:
-            if exc.name != "edgeseg.default_model":
+            if exc.name != "edgeseg.apps.default_model":
                 raise
             raise EdgesegError(
                 "this install has no bundled default model; pass --model CHECKPOINT_OR_ONNX"
