@@ -3,10 +3,10 @@
 Training validation and ``edgeseg eval`` (:mod:`edgeseg.apps.evaluate`, which opens exported
 artifacts) share :func:`evaluate_predictor`, so a number printed during training and one
 printed by ``edgeseg eval`` mean the same thing. Predictions are made at
-the model card's input size and brought back to each label image's size (logits bilinearly, class
-maps by nearest neighbour) before they are counted. The runtime is cheaper per frame: it takes
-the argmax at network size and resizes the class map by nearest neighbour, so its masks can differ
-from these at class boundaries when the input size is below the frame size.
+the model card's input size and brought back to each label image's size by
+:func:`edgeseg.masks.mask_at` (logits bilinearly, then the argmax; class maps by nearest
+neighbour) before they are counted: the same function the runtime's ``Segmenter`` uses, so a
+frame's mask at run time is the mask the metrics counted.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.masks import mask_at
 from edgeseg.preprocess import preprocess
 
 #: (N, 3, h, w) float32 network input -> (N, K, h, w) logits or (N, h, w) class map.
@@ -55,29 +55,6 @@ def load_eval_set(samples: Sequence[Any], spec: Any, progress: bool = False) -> 
     return EvalSet(images, masks, names)
 
 
-def labels_at(output: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """One image's network output -> (H, W) int class map at label size ``hw``.
-
-    ``output`` is (K, h, w) logits or (h, w) classes. Logits are resized before the argmax (the
-    boundaries stay smooth); class maps can only be resized by nearest neighbour.
-    """
-    height, width = hw
-    if output.ndim == 2:
-        if output.shape != (height, width):
-            output = cv2.resize(
-                output.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
-            )
-        return output.astype(np.int64)
-    if output.shape[1:] != (height, width):
-        resized = cv2.resize(
-            np.ascontiguousarray(output.transpose(1, 2, 0)),
-            (width, height),
-            interpolation=cv2.INTER_LINEAR,
-        )
-        return resized.reshape(height, width, -1).argmax(axis=2)
-    return output.argmax(axis=0)
-
-
 def evaluate_predictor(
     eval_set: EvalSet,
     card: ModelCard,
@@ -107,7 +84,7 @@ def evaluate_predictor(
             for output, mask in zip(
                 outputs, eval_set.masks[start : start + batch_size], strict=True
             ):
-                predicted = labels_at(np.asarray(output), mask.shape)
+                predicted = mask_at(output, mask.shape)
                 matrix.update(predicted, mask)
                 if index in keep:
                     kept[index] = predicted.astype(np.uint8)

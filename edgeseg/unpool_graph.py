@@ -249,12 +249,13 @@ def _split(name: str) -> tuple[str, str] | None:
 
 
 def find_unpool_sites(model: onnx.ModelProto) -> list[UnpoolSite]:
-    """The unpooling blocks of an edgeseg ONNX, in graph order.
+    """The unpooling sites of an edgeseg ONNX, in graph order, in either form.
 
-    Works on any graph that kept the block's node names: the portable export, its FP16
-    conversion, and a quantized copy (Q/DQ nodes a quantizer put between the block's nodes
-    are not part of a site; the TensorRT rewrite drops them with the block). Raises ValueError
-    for a block with missing roles (a graph edited by something that renamed or removed nodes).
+    Works on any graph that kept the sites' node names: the portable export (standard-op blocks
+    or the ONNX Runtime form of :func:`to_maxunpool_form`), its FP16 conversion, and a quantized
+    copy (Q/DQ nodes a quantizer put between a block's nodes are not part of a site; the
+    TensorRT rewrite drops them with the block). Raises ValueError for a site with missing roles
+    (a graph edited by something that renamed or removed nodes).
     """
     roles: dict[str, dict[str, onnx.NodeProto]] = {}
     for node in model.graph.node:
@@ -263,20 +264,23 @@ def find_unpool_sites(model: onnx.ModelProto) -> list[UnpoolSite]:
             roles.setdefault(parsed[0], {})[parsed[1]] = node
     sites = []
     for site, nodes in roles.items():
-        missing = [r for r in ("windows", "decoder_planes", "to_space") if r not in nodes]
+        if "maxunpool" in nodes:
+            required = ("maxunpool", "prepool_shape")
+        else:
+            required = ("windows", "decoder_planes", "to_space")
+        missing = [r for r in required if r not in nodes]
         if missing:
             raise ValueError(f"unpooling block {site!r} lacks its {', '.join(missing)} node")
-        prepool_node = nodes["crop"] if "crop" in nodes else nodes["windows"]
-        last = nodes["pad"] if "pad" in nodes else nodes["to_space"]
-        sites.append(
-            UnpoolSite(
-                name=site,
-                decoder=nodes["decoder_planes"].input[0],
-                prepool=prepool_node.input[0],
-                output=last.output[0],
-                node_names=tuple(n.name for n in nodes.values()),
-            )
-        )
+        if "maxunpool" in nodes:
+            decoder = nodes["maxunpool"].input[0]
+            prepool = nodes["prepool_shape"].input[0]
+            output = nodes["maxunpool"].output[0]
+        else:
+            decoder = nodes["decoder_planes"].input[0]
+            prepool = (nodes["crop"] if "crop" in nodes else nodes["windows"]).input[0]
+            output = (nodes["pad"] if "pad" in nodes else nodes["to_space"]).output[0]
+        names = tuple(n.name for n in nodes.values())
+        sites.append(UnpoolSite(site, decoder, prepool, output, names))
     return sites
 
 
@@ -312,4 +316,76 @@ def reexpand_plugins(model: onnx.ModelProto) -> onnx.ModelProto:
     result = onnx.ModelProto()
     result.CopyFrom(model)
     expand_nodes_like(result, PLUGIN_OP_TYPE, PLUGIN_DOMAIN)
+    return result
+
+
+# --- the ONNX Runtime form ---------------------------------------------------------------------
+
+
+def is_2x2_window(node: onnx.NodeProto) -> bool:
+    """A MaxPool/MaxUnpool with kernel 2x2, stride 2, no padding, floor mode, row-major indices."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return (
+        list(attrs.get("kernel_shape", [])) == [2, 2]
+        and list(attrs.get("strides", [1, 1])) == [2, 2]
+        and not any(attrs.get("pads", [0, 0, 0, 0]))
+        and not attrs.get("ceil_mode", 0)
+        and not attrs.get("storage_order", 0)
+        and list(attrs.get("dilations", [1, 1])) == [1, 1]
+    )
+
+
+def to_maxunpool_form(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy in which each standard-op block is ``MaxUnpool`` fed by the encoder's MaxPool
+    ``Indices``: what ONNX Runtime runs fastest on a CPU.
+
+    Exact, ties included: ONNX Runtime's MaxPool keeps the first maximum of each window in
+    row-major order (strict ``>``, as PyTorch), its flat N·C·H·W indices go straight back into
+    its own MaxUnpool, and the output shape is read from the pre-pool tensor, so odd sizes keep
+    their dropped row/column at 0. TensorRT's parser takes neither operator: the TensorRT graphs
+    are made from the block form, and :func:`edgeseg.export.trt_graph.to_trt_graph` accepts this
+    form too. Nodes keep the site's ``edgeseg_unpool/<site>/`` names (``prepool_shape``,
+    ``maxunpool``), so :func:`find_unpool_sites` finds them. Raises ValueError when a block's
+    pre-pool tensor is not pooled by a 2x2 MaxPool in the graph.
+    """
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    pools = {
+        n.input[0]: n for n in result.graph.node if n.op_type == "MaxPool" and is_2x2_window(n)
+    }
+    replacements: dict[str, list[onnx.NodeProto]] = {}
+    dropped: set[str] = set()
+    for site in find_unpool_sites(result):
+        pool = pools.get(site.prepool)
+        if pool is None:
+            raise ValueError(f"unpooling {site.name!r}: no 2x2 MaxPool pools {site.prepool!r}")
+        if len(pool.output) < 2 or not pool.output[1]:
+            del pool.output[1:]
+            pool.output.append(f"{UNPOOL_SCOPE}/{site.name}/indices")
+        scope = f"{UNPOOL_SCOPE}/{site.name}"
+        shape = helper.make_node(
+            "Shape", [site.prepool], [f"{scope}/prepool_shape"], name=f"{scope}/prepool_shape"
+        )
+        unpool = helper.make_node(
+            "MaxUnpool",
+            [site.decoder, pool.output[1], f"{scope}/prepool_shape"],
+            [site.output],
+            name=f"{scope}/maxunpool",
+            kernel_shape=[2, 2],
+            strides=[2, 2],
+        )
+        replacements[site.output] = [shape, unpool]
+        dropped.update(site.node_names)
+    new_nodes: list[onnx.NodeProto] = []
+    for node in result.graph.node:
+        if node.name not in dropped:
+            new_nodes.append(node)
+        elif node.output and node.output[0] in replacements:  # the block's last node
+            new_nodes.extend(replacements[node.output[0]])
+    del result.graph.node[:]
+    result.graph.node.extend(new_nodes)
+    produced = {o for n in new_nodes for o in n.output} | {i.name for i in result.graph.input}
+    kept = [v for v in result.graph.value_info if v.name in produced]
+    del result.graph.value_info[:]
+    result.graph.value_info.extend(kept)
     return result

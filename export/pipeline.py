@@ -45,7 +45,7 @@ from edgeseg.export.onnx_io import (
 )
 from edgeseg.export.parity import ParityResult
 from edgeseg.export.trt_graph import to_trt_graph, trt_graph_problems
-from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins
+from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins, to_maxunpool_form
 
 FORMATS = ("onnx", "engine")
 FILE_NAMES = {
@@ -250,7 +250,9 @@ def graphs_from_checkpoint(plan: ExportPlan, log: Callable[[str], None]) -> _Pro
     )
     produced = _Produced(_Graphs(), card, portable, opset, plan.dynamic)
     graphs = produced.graphs
-    graphs.add("onnx", portable, "fp32")
+    # model.onnx holds the ONNX Runtime form (MaxUnpool): exact, and the fastest on a CPU;
+    # every other graph derives from the block form, which TensorRT and quantizers take.
+    graphs.add("onnx", to_maxunpool_form(portable), "fp32")
     graphs.add("trt_onnx", to_trt_graph(portable), "fp32")
     if plan.fp16:
         portable16 = to_fp16(portable)

@@ -30,6 +30,7 @@ from edgeseg.unpool_graph import (
     PLUGIN_DOMAIN_VERSION,
     UNPOOL_SCOPE,
     find_unpool_sites,
+    is_2x2_window,
     plugin_node,
     plugin_nodes,
     set_opset,
@@ -39,18 +40,6 @@ from edgeseg.unpool_graph import (
 INDEX_OPS = ("MaxUnpool", "Scatter", "ScatterElements", "ScatterND", "GatherElements", "GatherND")
 
 
-def _is_2x2_pool(node: onnx.NodeProto) -> bool:
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    return (
-        list(attrs.get("kernel_shape", [])) == [2, 2]
-        and list(attrs.get("strides", [1, 1])) == [2, 2]
-        and not any(attrs.get("pads", [0, 0, 0, 0]))
-        and not attrs.get("ceil_mode", 0)
-        and not attrs.get("storage_order", 0)
-        and list(attrs.get("dilations", [1, 1])) == [1, 1]
-    )
-
-
 def _maxunpool_rewrites(model: onnx.ModelProto) -> dict[int, onnx.NodeProto]:
     """Plugin nodes for MaxUnpool(X, Indices of MaxPool(P)): {node index: replacement}."""
     producers = {out: n for n in model.graph.node for out in n.output}
@@ -58,14 +47,16 @@ def _maxunpool_rewrites(model: onnx.ModelProto) -> dict[int, onnx.NodeProto]:
     for index, node in enumerate(model.graph.node):
         if node.op_type != "MaxUnpool" or node.domain not in ("", "ai.onnx"):
             continue
+        if node.name.startswith(f"{UNPOOL_SCOPE}/"):
+            continue  # edgeseg's own ONNX Runtime form: rewritten as a site below
         pool = producers.get(node.input[1])
         if (
             pool is None
             or pool.op_type != "MaxPool"
             or len(pool.output) < 2
             or pool.output[1] != node.input[1]
-            or not _is_2x2_pool(pool)
-            or not _is_2x2_pool(node)
+            or not is_2x2_window(pool)
+            or not is_2x2_window(node)
         ):
             raise EdgesegError(
                 f"MaxUnpool node {node.name!r} is not fed by a 2x2 stride-2 MaxPool's indices; "
@@ -157,7 +148,7 @@ def trt_graph_problems(model: onnx.ModelProto, expected_plugins: int | None = No
             problems.append(f"MaxPool {node.name!r} still has an Indices output")
         if node.name.startswith(f"{UNPOOL_SCOPE}/"):
             problems.append(f"unpooling block node {node.name!r} left in the graph")
-    pooled = {n.input[0] for n in nodes if n.op_type == "MaxPool" and _is_2x2_pool(n)}
+    pooled = {n.input[0] for n in nodes if n.op_type == "MaxPool" and is_2x2_window(n)}
     types = tensor_types(model)
     plugins = plugin_nodes(model)
     for node in plugins:

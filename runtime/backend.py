@@ -57,9 +57,9 @@ class Backend(abc.ABC):
 
     Subclasses set ``name`` (one of :data:`BACKEND_NAMES`), ``device`` (a short description such
     as ``"CPUExecutionProvider"`` or ``"cuda"``), ``card``, ``max_batch`` (the largest batch one
-    :meth:`infer` call accepts; ``None`` for no limit) and ``output``: what :meth:`infer` returns,
-    the card's ``output`` unless the backend takes the argmax itself (PyTorch on a GPU does, so
-    only the small class map crosses to the host). A backend is not thread-safe:
+    :meth:`infer` call accepts; ``None`` for no limit) and ``output``: what :meth:`infer` returns
+    (the card's ``output``: scores unless the graph ends in ArgMax, so the Segmenter can resize
+    scores to the frame as ``edgeseg eval`` does). A backend is not thread-safe:
     :class:`~edgeseg.runtime.Segmenter` serialises calls with a lock.
     """
 

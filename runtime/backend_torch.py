@@ -18,8 +18,9 @@ from edgeseg.runtime.backend import Backend, check_output
 class TorchBackend(Backend):
     """A checkpoint's model in eval mode; FP32, CUDA if ``torch.cuda.is_available()``.
 
-    On CUDA the argmax runs on the GPU (``torch.argmax`` keeps the first maximum, as numpy does)
-    and :meth:`infer` returns the (N, h, w) class map; on the CPU it returns the scores.
+    :meth:`infer` returns the scores on the host on every device, so the Segmenter resizes them
+    to the frame before the argmax exactly as ``edgeseg eval`` does (at a network size of
+    180x240 and 11 classes that is 1.9 MB a frame to copy: less than a millisecond over PCIe).
     """
 
     name = "torch"
@@ -38,16 +39,14 @@ class TorchBackend(Backend):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         model, self.card = load_model(self.path)
         self.model = model.to(self.device).eval()
-        self.output = "class_map" if self.device == "cuda" else self.card.output
+        self.output = self.card.output
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             inputs = torch.from_numpy(batch).to(self.device, non_blocking=True)
             output = self.model(inputs)
-            if self.output == "class_map" and self.card.output == "logits":
-                output = output.argmax(dim=1).to(torch.uint8)
-            elif self.output == "logits":
+            if self.output == "logits":
                 output = output.float()
             array = output.cpu().numpy()
         return check_output(array, self.card, batch.shape[0], self.path.name, self.output)

@@ -3,8 +3,9 @@
 ::
 
     capture thread --frames--> inference thread --results--> render/output (caller's thread)
-     source.read()              preprocess, infer,            overlay, sinks (video, window,
-                                argmax at network size         masks, stats), latency
+     source.read()              preprocess, infer              postprocess (scores resized to
+                                                               the frame, argmax: eval's mask),
+                                                               overlay, sinks, latency
 
 Latency policy, fixed by the source:
 
@@ -233,12 +234,12 @@ class Pipeline:
                 t1 = time.perf_counter()
                 output = segmenter.infer(batch)
                 t2 = time.perf_counter()
-                class_map = segmenter.class_map(output[0])
-                t3 = time.perf_counter()
-                timings = {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2}
+                timings = {"preprocess": t1 - t0, "infer": t2 - t1}
                 for stage, seconds in timings.items():
                     self.stats.add_stage(stage, seconds)
-                if not self._put(self._results, (frame, class_map, timings)):
+                # Post-processing (resizing the scores to the frame) runs in the render stage:
+                # it costs as much as drawing, and this thread is the one the model keeps busy.
+                if not self._put(self._results, (frame, output[0], timings)):
                     break
         except BaseException as exc:
             self._errors.append(exc)
@@ -248,14 +249,16 @@ class Pipeline:
 
     # -- stage 3: render and output (caller's thread) ---------------------------------------
 
-    def _render(self, frame: Frame, class_map: np.ndarray, timings: dict[str, float]) -> None:
+    def _render(self, frame: Frame, output: np.ndarray, timings: dict[str, float]) -> None:
+        start = time.perf_counter()
+        mask = self.segmenter.postprocess(output, frame.image.shape[:2])
+        timings["postprocess"] = time.perf_counter() - start
+        self.stats.add_stage("postprocess", timings["postprocess"])
         start = time.perf_counter()
         rendered = None
         if self.renderer is not None:
-            self._rendered = rendered = self.renderer.render(
-                frame.image, class_map, out=self._rendered
-            )
-        result = FrameResult(frame, class_map, rendered, self.stats, dict(timings))
+            self._rendered = rendered = self.renderer.render(frame.image, mask, out=self._rendered)
+        result = FrameResult(frame, mask, rendered, self.stats, dict(timings))
         for sink in self.sinks:
             sink.write(result)
         seconds = time.perf_counter() - start

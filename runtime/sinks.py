@@ -37,9 +37,10 @@ STATS_INTERVAL_S = 1.0
 class FrameResult:
     """One processed frame as the sinks see it.
 
-    ``class_map`` is the (h, w) uint8 mask at network resolution; :attr:`mask` is it resized
-    (nearest) to the frame, computed on first use. ``rendered`` is the overlay image when the
-    pipeline has a renderer (the same buffer is reused for the next frame: copy to keep it).
+    ``class_map`` is the (H, W) uint8 class mask at the frame's size (the Segmenter's
+    post-processing, the same mask ``edgeseg eval`` scores); :attr:`mask` is the same array.
+    ``rendered`` is the overlay image when the pipeline has a renderer (the same buffer is reused
+    for the next frame: copy to keep it).
     """
 
     frame: Frame

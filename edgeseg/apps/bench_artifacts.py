@@ -133,7 +133,12 @@ class Artifacts:
             from edgeseg.export.onnx_io import save_onnx
 
             target = self.workdir / f"model_{hw[0]}x{hw[1]}_{precision}.onnx"
-            return save_onnx(self.onnx_proto(hw, precision), target)
+            proto = self.onnx_proto(hw, precision)
+            if precision == "fp32":  # the ONNX Runtime form, as model.onnx holds it
+                from edgeseg.unpool_graph import to_maxunpool_form
+
+                proto = to_maxunpool_form(proto)
+            return save_onnx(proto, target)
 
         return self._cached(("onnx", hw, precision), build)
 

@@ -2,42 +2,38 @@
 
 It exists so that ``edgeseg demo`` and ``edgeseg run --source VIDEO`` work right after
 ``pip install``, with no data and no GPU. It is a demo of the toolkit, not a production model
-(SegNet width 0.25 trained on CamVid on a CPU; figures in ``docs/training.md``).
+(figures and how it was trained: ``docs/training.md``).
 
-The package carries the PyTorch checkpoint only, not ONNX files: the checkpoint holds the
-model card and its weights hash, and one file cannot drift from another. The runtime needs ONNX,
-so :func:`default_onnx` exports it once per user into a cache folder named after the weights
-hash (a new bundled model gets a new folder) and reuses it after. That export needs torch; a
-runtime-only install (numpy + OpenCV + ONNX Runtime, e.g. a Jetson) gets a one-line error
-saying what to install, or passes ``--model`` with its own ONNX file or engine.
+Two files ship, made from each other and checked against each other by the tests:
+
+- ``<name>.onnx``: what the runtime runs, read by ONNX Runtime with no torch (the runtime-only
+  install a Jetson or an embedding application uses: numpy, OpenCV, onnxruntime). Its card
+  carries the checkpoint's weights hash. TensorRT engines build from it too (``edgeseg export
+  <it> --format engine``), also without torch.
+- ``<name>.pt``: the checkpoint, where ``edgeseg export`` and the torch backend start; it holds
+  the card and the validation metrics.
+
+The ONNX is written by ``edgeseg export <name>.pt`` (its ``model.onnx``, renamed) whenever the
+weights change; ``tests/core/test_packaging.py`` fails when the two disagree.
 """
 
 from __future__ import annotations
 
 import importlib.resources
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from edgeseg import __version__
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
-from edgeseg.user_cache import user_cache_dir
 
-CHECKPOINT_NAME = "segnet_w025_camvid.pt"
-ONNX_NAME = "model.onnx"
-CACHE_PREFIX = "default-"
-HASH_CHARS = 12  # of the card's weights_sha256: enough to tell bundled models apart
+NAME = "segnet_w025_camvid"
+CHECKPOINT_NAME = f"{NAME}.pt"
+ONNX_NAME = f"{NAME}.onnx"
 
 
-def default_checkpoint() -> Path:
-    """The bundled checkpoint's path inside the installed package.
-
-    Raises EdgesegError when it is missing (an install that dropped package data, or a source
-    checkout without the asset).
-    """
-    resource = importlib.resources.files("edgeseg") / "assets" / "default" / CHECKPOINT_NAME
+def _asset(name: str) -> Path:
+    """A file of the bundled model inside the installed package; EdgesegError when missing (an
+    install that dropped package data, or a source checkout without the asset)."""
+    resource = importlib.resources.files("edgeseg") / "assets" / "default" / name
     path = Path(str(resource))  # edgeseg is never imported from a zip: the resource is a file
     if not path.is_file():
         raise EdgesegError(
@@ -47,28 +43,37 @@ def default_checkpoint() -> Path:
     return path
 
 
+def default_checkpoint() -> Path:
+    """The bundled checkpoint's path (what ``edgeseg export`` and the torch backend start from)."""
+    return _asset(CHECKPOINT_NAME)
+
+
+def default_onnx() -> Path:
+    """The bundled ONNX's path: what the runtime runs, no torch needed."""
+    return _asset(ONNX_NAME)
+
+
 def require_export_tools() -> None:
     """Raise the one-line EdgesegError when torch or onnx (the export extra) is missing.
 
-    Called before any slow step, so a runtime-only install learns at once why the bundled
-    model cannot run there and what to do instead.
+    Called before any slow step of a workflow that exports (the demo), so a runtime-only install
+    learns at once what to install.
     """
     try:
         import onnx  # noqa: F401
         import torch  # noqa: F401
     except ImportError as exc:
         raise EdgesegError(
-            f"the bundled default model ships as a PyTorch checkpoint and exporting it to ONNX "
-            f"needs {exc.name or 'torch'}; install it with: pip install 'edgeseg[export]' "
-            "(or pass --model with an ONNX file or engine)"
+            f"this needs {exc.name or 'torch'} to export the bundled checkpoint; install it with: "
+            "pip install 'edgeseg[export]' (edgeseg run needs neither: it runs the bundled ONNX)"
         ) from None
 
 
 def default_card() -> tuple[ModelCard, dict]:
-    """The bundled checkpoint's model card and its stored metrics (``{}`` when it has none).
+    """The bundled model's card and its validation metrics (``{}`` when it has none).
 
-    The metrics are those of the best validation epoch (``miou``, ``pixel_accuracy``, ...).
-    Needs torch (the checkpoint is a ``torch.save`` file).
+    Read from the checkpoint (it holds the metrics of the best validation epoch: ``miou``,
+    ``pixel_accuracy``, ...). Needs torch (the checkpoint is a ``torch.save`` file).
     """
     require_export_tools()
     from edgeseg.checkpoint import read_checkpoint
@@ -76,44 +81,3 @@ def default_card() -> tuple[ModelCard, dict]:
     payload = read_checkpoint(default_checkpoint())
     metrics = payload.get("metrics")
     return ModelCard.from_dict(payload["card"]), metrics if isinstance(metrics, dict) else {}
-
-
-def default_onnx(log: Callable[[str], None] | None = None) -> Path:
-    """The bundled model as ONNX (``model.onnx``, plus ``model.trt.onnx`` beside it).
-
-    Exported on first use, parity-checked against PyTorch, into
-    ``<user cache>/default-<edgeseg version>-<weights hash>/``
-    (:func:`edgeseg.user_cache.user_cache_dir`; a new release may export differently) and
-    reused after. The export goes into a temporary folder beside the target that is then
-    renamed, so another process never sees a half-written folder; when two processes race, the
-    first rename wins and the other uses its folder.
-    ``log`` receives one line before and one after a fresh export. Raises EdgesegError when
-    torch or onnx is missing.
-    """
-    require_export_tools()
-    card, _ = default_card()
-    if not card.weights_sha256:
-        raise EdgesegError(f"{default_checkpoint()} has no weights hash in its model card")
-    target = user_cache_dir(f"{CACHE_PREFIX}{__version__}-{card.weights_sha256[:HASH_CHARS]}")
-    if (target / ONNX_NAME).is_file():
-        return target / ONNX_NAME
-    from edgeseg.export.pipeline import export_checkpoint
-
-    if log is not None:
-        log(f"exporting the bundled model to ONNX (first use only) into {target}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        export_checkpoint(default_checkpoint(), work, check=True, log=lambda _line: None)
-        try:
-            work.rename(target)
-        except OSError:  # another process finished first: use its folder
-            if not (target / ONNX_NAME).is_file():
-                raise EdgesegError(
-                    f"cache folder {target} exists without {ONNX_NAME}; delete it and retry"
-                ) from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)  # gone already after a successful rename
-    if log is not None:
-        log(f"wrote {target / ONNX_NAME}; later runs reuse it")
-    return target / ONNX_NAME

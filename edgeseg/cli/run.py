@@ -187,18 +187,11 @@ def run_command(
     camera_size = (camera_height, camera_width) if camera_width and camera_height else None
     if display is None:
         display = display_available()
-    frames_from: Any = source
     if model is None:
         from edgeseg.apps.default_model import default_checkpoint, default_onnx
-        from edgeseg.runtime.sources import open_source
 
-        # Open the source first: a wrong --source fails before the one-off export, not after.
-        frames_from = open_source(source, camera_size=camera_size, camera_fps=camera_fps)
-        try:  # --backend torch runs the bundled checkpoint itself; the rest need ONNX
-            model = str(default_checkpoint() if backend == "torch" else default_onnx(log=_info))
-        except BaseException:
-            frames_from.close()
-            raise
+        # --backend torch runs the bundled checkpoint itself; the rest run the bundled ONNX.
+        model = str(default_checkpoint() if backend == "torch" else default_onnx())
         _info("no --model: running the bundled demo model (see README, 'The bundled model')")
     progress = _Progress(max_frames)
 
@@ -218,7 +211,7 @@ def run_command(
 
     summary = run_pipeline(
         model,
-        frames_from,
+        source,
         backend=backend,
         output=output,
         save_masks=save_masks,
