@@ -81,37 +81,43 @@ def prediction_collage(
     row_height: int = 240,
 ) -> None:
     """One row per image: input | ground truth | prediction, written as PNG."""
+    comparison_collage(
+        images_bgr, truths, {"prediction": predictions}, palette, ignore_index, path, row_height
+    )
+
+
+def comparison_collage(
+    images_bgr: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    columns: dict[str, Sequence[np.ndarray]],
+    palette: Sequence[Sequence[int]],
+    ignore_index: int | None,
+    path: str | Path,
+    row_height: int = 240,
+) -> None:
+    """One row per image: input | ground truth | one column per entry of ``columns`` (title ->
+    a class map per image: several models on the same frames), written as PNG."""
     rows = []
-    for image, truth, pred in zip(images_bgr, truths, predictions, strict=True):
+    for index, (image, truth) in enumerate(zip(images_bgr, truths, strict=True)):
         scale = row_height / image.shape[0]
         size = (max(1, round(image.shape[1] * scale)), row_height)
-        tiles = [
-            cv2.resize(image, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(
-                colorize(truth, palette, ignore_index), size, interpolation=cv2.INTER_NEAREST
-            ),
-            cv2.resize(
-                colorize(pred, palette, ignore_index), size, interpolation=cv2.INTER_NEAREST
-            ),
-        ]
+        tiles = [cv2.resize(image, size, interpolation=cv2.INTER_AREA)]
+        for labels in (truth, *(column[index] for column in columns.values())):
+            colored = colorize(labels, palette, ignore_index)
+            tiles.append(cv2.resize(colored, size, interpolation=cv2.INTER_NEAREST))
         rows.append(np.concatenate(tiles, axis=1))
     if not rows:
         return
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    titles = ("input", "ground truth", *columns)
     header = np.full((28, width, 3), 255, dtype=np.uint8)
-    third = width // 3
-    for i, title in enumerate(("input", "ground truth", "prediction")):
+    step = width // len(titles)
+    for i, title in enumerate(titles):
         cv2.putText(
-            header,
-            title,
-            (i * third + 8, 20),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.6,
-            (0, 0, 0),
-            1,
+            header, title, (i * step + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1,
             cv2.LINE_AA,
-        )
+        )  # fmt: skip
     ok, encoded = cv2.imencode(".png", np.concatenate([header, *rows], axis=0))
     if ok:
         atomic_write_bytes(path, encoded.tobytes())

@@ -13,6 +13,13 @@ test, since pytest puts ``tests/`` on ``sys.path`` for this conftest):
 
 Each fixture returns the dataset root (a ``Path``) and writes a fresh copy per test.
 
+``cli`` runs ``edgeseg ARGS`` in this process (``tests/cli_helpers.py``): the same entry point as
+the console script, without paying for a Python start per case.
+
+Markers ``gpu`` and ``tensorrt`` are checked here, once for the whole suite: a test marked
+``gpu`` is skipped, with the reason, where torch sees no CUDA GPU; one marked ``tensorrt`` where
+the ``tensorrt`` module cannot be imported or there is no GPU.
+
 The whole session runs with ``EDGESEG_CACHE_DIR`` in a temporary folder (inherited by the CLI
 subprocesses), so tests never read or fill the user's real cache (calibration inputs, the
 exported bundled model); a test that needs its own empty cache sets the variable itself.
@@ -20,12 +27,51 @@ exported bundled model); a test that needs its own empty cache sets the variable
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import CliRunner
 from synthetic import make_camvid_like, make_generic
+
+
+@functools.cache
+def _no_gpu_reason() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed, so no CUDA GPU can be used"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU (torch.cuda.is_available() is False)"
+    return None
+
+
+@functools.cache
+def _no_tensorrt_reason() -> str | None:
+    try:
+        import tensorrt  # noqa: F401
+    except ModuleNotFoundError:
+        return "TensorRT is not installed (pip install tensorrt)"
+    except (ImportError, OSError) as exc:  # e.g. bindings installed over stub libraries
+        return f"TensorRT cannot be imported: {exc}"
+    return _no_gpu_reason()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip, naming why, the tests whose ``gpu`` or ``tensorrt`` marker this machine lacks.
+
+    The checks run only when such a test was collected, and once per session.
+    """
+    for item in items:
+        reason = None
+        if item.get_closest_marker("tensorrt") is not None:
+            reason = _no_tensorrt_reason()
+        if reason is None and item.get_closest_marker("gpu") is not None:
+            reason = _no_gpu_reason()
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,3 +101,9 @@ def crack_like(tmp_path: Path) -> Path:
     return make_generic(
         tmp_path / "cracks", layout="dirs", mask_format="binary", mask_suffix="_mask", seed=2
     )
+
+
+@pytest.fixture
+def cli(capfd: pytest.CaptureFixture[str]) -> CliRunner:
+    """``cli("export", ...)`` runs ``edgeseg export ...`` in this process; see ``CliRunner``."""
+    return CliRunner(capfd)

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
-from cli_helpers import assert_one_line_error, edgeseg
+from cli_helpers import assert_one_line_error
 from model_helpers import randomize_batchnorm
 
 from edgeseg.calibration.quantize import qdq_problems
@@ -40,12 +40,13 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_int8_export_report_and_compare(
-    checkpoint: Path, camvid_like: Path, tmp_path: Path
+    cli, checkpoint: Path, camvid_like: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "export"
     env = {"EDGESEG_CACHE_DIR": str(tmp_path / "cache")}
-    result = edgeseg(
+    result = cli(
         "export", str(checkpoint), "--out", str(out), "--fp16", "--int8",
         "--calib-data", str(camvid_like), "--calib-count", "8", "--calib-method", "minmax",
         "--keep-float", "1", "--int8-max-drop", "100", env=env,
@@ -77,7 +78,7 @@ def test_int8_export_report_and_compare(
     assert (out / "int8_sensitivity.png").stat().st_size > 0
 
     # The same calibration data again comes from the cache.
-    again = edgeseg(
+    again = cli(
         "export", str(checkpoint), "--out", str(tmp_path / "again"), "--int8",
         "--calib-data", str(camvid_like), "--calib-count", "8", "--int8-max-drop", "100",
         "--no-check", env=env,
@@ -87,7 +88,7 @@ def test_int8_export_report_and_compare(
 
     files = [out / n for n in ("model.onnx", "model.fp16.onnx", "model.int8.onnx")]
     files.append(out / "model.int8.trt.onnx")  # runs with its plugin re-expanded
-    compare = edgeseg(
+    compare = cli(
         "eval", *map(str, files), "--data", str(camvid_like), "--split", "val",
         "--json", str(tmp_path / "compare.json"),
     )  # fmt: skip
@@ -101,12 +102,13 @@ def test_int8_export_report_and_compare(
     assert models[2]["per_class"] == models[3]["per_class"]
 
 
+@pytest.mark.slow
 def test_gate_failure_writes_nothing_but_the_report(
-    checkpoint: Path, camvid_like: Path, tmp_path: Path
+    cli, checkpoint: Path, camvid_like: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "export"
     images = camvid_like / "train"  # a plain image folder: no labels, the consistency gate
-    result = edgeseg(
+    result = cli(
         "export", str(checkpoint), "--out", str(out), "--int8", "--calib-data", str(images),
         "--calib-count", "8", "--report", "--int8-min-consistency", "1", "--no-check",
         env={"EDGESEG_CACHE_DIR": str(tmp_path / "cache")},
@@ -130,16 +132,16 @@ def test_gate_failure_writes_nothing_but_the_report(
     ],
 )
 def test_int8_mistakes(
-    checkpoint: Path, camvid_like: Path, tmp_path: Path, args: list[str], message: str
+    cli, checkpoint: Path, camvid_like: Path, tmp_path: Path, args: list[str], message: str
 ) -> None:
     args = [a.replace("{data}", str(camvid_like)) for a in args]
-    result = edgeseg("export", str(checkpoint), "--out", str(tmp_path / "out"), *args)
+    result = cli("export", str(checkpoint), "--out", str(tmp_path / "out"), *args)
     assert_one_line_error(result, message)
     assert not (tmp_path / "out" / "model.onnx").exists()
 
 
-def test_eval_confusion_needs_one_model(checkpoint: Path, camvid_like: Path) -> None:
-    result = edgeseg(
+def test_eval_confusion_needs_one_model(cli, checkpoint: Path, camvid_like: Path) -> None:
+    result = cli(
         "eval", str(checkpoint), str(checkpoint), "--data", str(camvid_like),
         "--confusion", "c.png",
     )  # fmt: skip

@@ -83,6 +83,7 @@ def test_form_tensorrt_wants(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
     assert producers[q.graph.output[0].name].op_type == "Conv"
 
 
+@pytest.mark.slow
 def test_trt_graph_after_quantization(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
     q = quantize_int8(fp32, inputs, method="entropy")
     trt = to_trt_graph(q)
@@ -102,6 +103,7 @@ def test_close_to_fp32(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
     assert score.pixel_agreement > 0.9, score
 
 
+@pytest.mark.slow
 def test_methods_give_different_scales(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
     def activation_scales(model: onnx.ModelProto) -> list[float]:
         init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from unpool_reference import assert_bit_equal, decoder_for, make_prepool, naive_unpool
 
 from edgeseg.errors import EdgesegError
 from edgeseg.models import count_parameters, create_model
@@ -51,24 +52,6 @@ def test_segnet_pooling_sizes_at_360x480() -> None:
     assert sizes == [(180, 240), (90, 120), (45, 60), (22, 30), (11, 15)]
 
 
-def _naive_unpool(decoder: torch.Tensor, prepool: torch.Tensor) -> torch.Tensor:
-    """Python-loop reference: first maximum of each 2x2 window in row-major order."""
-    n, c, h, w = prepool.shape
-    out = torch.zeros_like(prepool)
-    for b in range(n):
-        for ch in range(c):
-            for py in range(h // 2):
-                for px in range(w // 2):
-                    best, where = None, None
-                    for dy in range(2):
-                        for dx in range(2):
-                            v = prepool[b, ch, 2 * py + dy, 2 * px + dx].item()
-                            if best is None or v > best:
-                                best, where = v, (2 * py + dy, 2 * px + dx)
-                    out[b, ch, where[0], where[1]] = decoder[b, ch, py, px]
-    return out
-
-
 def test_unpool_keeps_first_maximum_on_ties_hand_made() -> None:
     # One 3x5 plane: odd height and width (last row and column are dropped by pooling).
     prepool = torch.tensor(
@@ -81,7 +64,7 @@ def test_unpool_keeps_first_maximum_on_ties_hand_made() -> None:
         [[[[5.0, 0.0, 6.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]]]]
     )
     assert torch.equal(out, expected)
-    assert torch.equal(out, _naive_unpool(decoder, prepool))
+    assert_bit_equal(out, naive_unpool(decoder, prepool))
 
 
 @pytest.mark.parametrize("hw", [(17, 11), (6, 8), (2, 3), (3, 2)])
@@ -92,7 +75,17 @@ def test_unpool_matches_naive_reference_on_tie_heavy_tensors(hw: tuple[int, int]
     decoder = torch.randn(2, 3, hw[0] // 2, hw[1] // 2, generator=generator)
     out = MaxUnpool2x2()(decoder, indices, prepool)
     assert out.shape == prepool.shape
-    assert torch.equal(out, _naive_unpool(decoder, prepool))
+    assert_bit_equal(out, naive_unpool(decoder, prepool))
+
+
+@pytest.mark.parametrize("hw", [(17, 11), (3, 2)])
+def test_unpool_follows_the_reference_nan_rule(hw: tuple[int, int]) -> None:
+    # NaN, +-inf and signed zeros: a NaN wins its window, and the decoder's bits are copied.
+    generator = torch.Generator().manual_seed(1)
+    prepool = make_prepool("specials", (2, 3, *hw), generator)
+    decoder = decoder_for(prepool, generator)
+    _, indices = MaxPool2x2()(prepool)
+    assert_bit_equal(MaxUnpool2x2()(decoder, indices, prepool), naive_unpool(decoder, prepool))
 
 
 def test_unknown_model_lists_valid_names() -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import edgeseg
 
 from edgeseg.checkpoint import read_checkpoint
 from edgeseg.training.config import config_from_checkpoint, load_config
 from edgeseg.training.loop import train
+
+pytestmark = pytest.mark.slow  # every test trains a small SegNet
 
 
 def small_config(data: Path, out: Path, **changes) -> object:
@@ -75,10 +76,10 @@ def test_resume_continues_exactly(camvid_like: Path, tmp_path: Path) -> None:
         assert torch.equal(a[name], b[name]), name
 
 
-def test_eval_cli_writes_metrics_json_and_confusion(camvid_like: Path, tmp_path: Path) -> None:
+def test_eval_cli_writes_metrics_json_and_confusion(cli, camvid_like: Path, tmp_path: Path) -> None:
     train(small_config(camvid_like, tmp_path / "run", epochs=1))
     out = tmp_path / "eval" / "metrics.json"
-    result = edgeseg(
+    result = cli(
         "eval",
         str(tmp_path / "run" / "best.pt"),
         "--data",
@@ -98,9 +99,9 @@ def test_eval_cli_writes_metrics_json_and_confusion(camvid_like: Path, tmp_path:
     assert "Sky" in result.stdout
 
 
-def test_eval_test_split_reads_test_folders(camvid_like: Path, tmp_path: Path) -> None:
+def test_eval_test_split_reads_test_folders(cli, camvid_like: Path, tmp_path: Path) -> None:
     train(small_config(camvid_like, tmp_path / "run", epochs=1))
-    result = edgeseg(
+    result = cli(
         "eval",
         str(tmp_path / "run" / "best.pt"),
         "--data",
@@ -114,15 +115,15 @@ def test_eval_test_split_reads_test_folders(camvid_like: Path, tmp_path: Path) -
     assert (result.returncode == 0) == has_test, result.stderr
 
 
-def test_onnx_export_evaluates_like_its_checkpoint(camvid_like: Path, tmp_path: Path) -> None:
+def test_onnx_export_evaluates_like_its_checkpoint(cli, camvid_like: Path, tmp_path: Path) -> None:
     """A static-batch ONNX (batch 1) is fed in chunks and scores exactly as the checkpoint."""
     train(small_config(camvid_like, tmp_path / "run", epochs=1))
     best = tmp_path / "run" / "best.pt"
-    exported = edgeseg("export", str(best), "--out", str(tmp_path / "export"))
+    exported = cli("export", str(best), "--out", str(tmp_path / "export"))
     assert exported.returncode == 0, exported.stderr
     scores = {}
     for name, artifact in (("pt", best), ("onnx", tmp_path / "export" / "model.onnx")):
-        result = edgeseg(
+        result = cli(
             "eval",
             str(artifact),
             "--data",

@@ -270,8 +270,7 @@ def test_engine_without_build_record_is_refused() -> None:
 def test_engine_build_and_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fp16: bool
 ) -> None:
-    pytest.importorskip("tensorrt", reason="TensorRT is not installed (pip install tensorrt)")
-    try:
+    try:  # TensorRT and a GPU: checked for the marker by tests/conftest.py
         gpu = cuda.gpu_info()
     except EdgesegError as exc:
         pytest.skip(str(exc))

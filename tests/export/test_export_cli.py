@@ -1,5 +1,9 @@
 """``edgeseg export`` and ``edgeseg plugin`` from the command line: output, help examples and
-one-line errors with exit code 2."""
+one-line errors with exit code 2.
+
+In-process (``cli`` fixture), except the Jetson path, which needs torch made unimportable before
+anything imports it: a real process.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, edgeseg
+from cli_helpers import assert_one_line_error
 from model_helpers import TINY_CARD
 
 from edgeseg.checkpoint import save_checkpoint
@@ -26,26 +30,26 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_missing_checkpoint(tmp_path: Path) -> None:
-    result = edgeseg("export", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "out"))
+def test_missing_checkpoint(cli, tmp_path: Path) -> None:
+    result = cli("export", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "out"))
     assert_one_line_error(result, "nope.pt not found")
     assert not (tmp_path / "out").exists()
 
 
-def test_not_a_checkpoint(tmp_path: Path) -> None:
+def test_not_a_checkpoint(cli, tmp_path: Path) -> None:
     bogus = tmp_path / "notes.pt"
     bogus.write_text("not a checkpoint\n")
-    assert_one_line_error(edgeseg("export", str(bogus), "--out", str(tmp_path / "out")), "notes.pt")
+    assert_one_line_error(cli("export", str(bogus), "--out", str(tmp_path / "out")), "notes.pt")
 
 
-def test_engine_without_tensorrt(checkpoint: Path, tmp_path: Path) -> None:
+def test_engine_without_tensorrt(cli, checkpoint: Path, tmp_path: Path) -> None:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
         pass
     else:
         pytest.skip("TensorRT is installed here")
-    result = edgeseg(
+    result = cli(
         "export", str(checkpoint), "--out", str(tmp_path / "out"), "--format", "engine", "--fp16"
     )
     assert_one_line_error(result, "TensorRT is not installed: desktop: pip install tensorrt")
@@ -53,54 +57,55 @@ def test_engine_without_tensorrt(checkpoint: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_too_old_opset(checkpoint: Path, tmp_path: Path) -> None:
+def test_too_old_opset(cli, checkpoint: Path, tmp_path: Path) -> None:
     assert_one_line_error(
-        edgeseg("export", str(checkpoint), "--opset", "13", "--out", str(tmp_path)),
+        cli("export", str(checkpoint), "--opset", "13", "--out", str(tmp_path)),
         "--opset 13 is too old",
     )
 
 
-def test_onnx_source_needs_format_engine(checkpoint: Path, tmp_path: Path) -> None:
+def test_onnx_source_needs_format_engine(cli, checkpoint: Path, tmp_path: Path) -> None:
     onnx_file = tmp_path / "model.onnx"
     onnx_file.write_bytes(b"")
-    assert_one_line_error(edgeseg("export", str(onnx_file)), "use --format engine")
+    assert_one_line_error(cli("export", str(onnx_file)), "use --format engine")
 
 
-def test_plugin_path(tmp_path: Path) -> None:
-    result = edgeseg("plugin", "path", env={"EDGESEG_PLUGIN_DIR": str(tmp_path)})
+def test_plugin_path(cli, tmp_path: Path) -> None:
+    result = cli("plugin", "path", env={"EDGESEG_PLUGIN_DIR": str(tmp_path)})
     assert result.returncode == 0
     assert result.stdout.strip() == str(tmp_path / "libedgeseg_unpool_plugin.so")
     assert "edgeseg plugin build" in result.stderr  # not built yet
 
 
-def test_help_lists_the_commands() -> None:
-    result = edgeseg("--help")
+def test_help_lists_the_commands(cli) -> None:
+    result = cli("--help")
     assert "  export" in result.stdout and "  plugin" in result.stdout
 
 
-def _examples(*command: str) -> list[list[str]]:
-    text = edgeseg(*command, "--help").stdout
+def _examples(cli, *command: str) -> list[list[str]]:
+    text = cli(*command, "--help").stdout
     block = text.split("Examples:")[1].split("Options:")[0]
     return [shlex.split(line.strip()) for line in block.strip().splitlines()]
 
 
-def test_export_help_examples_run(checkpoint: Path, camvid_like: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_export_help_examples_run(cli, checkpoint: Path, camvid_like: Path, tmp_path: Path) -> None:
     """The --help examples, with their paths pointed at a real checkpoint and a scratch folder."""
-    examples = _examples("export")
+    examples = _examples(cli, "export")
     assert len(examples) == 5 and all(e[:2] == ["edgeseg", "export"] for e in examples)
     first, *engine_examples, int8_dataset, int8_folder = examples
     places = {"../shared/datasets/camvid": camvid_like, "frames/": camvid_like / "train"}
     for index, example in enumerate((int8_dataset, int8_folder)):
         args = [str(checkpoint) if a.endswith(".pt") else str(places.get(a, a)) for a in example]
         out = tmp_path / f"int8-{index}"
-        result = edgeseg(*args[1:], "--out", str(out), "--int8-max-drop", "100")
+        result = cli(*args[1:], "--out", str(out), "--int8-max-drop", "100")
         assert result.returncode == 0, result.stderr
         assert (out / "model.int8.onnx").is_file() and (out / "int8_report.json").is_file()
     args = [
         str(checkpoint) if a.endswith(".pt") else str(tmp_path / "out") if a == "export/" else a
         for a in first[2:]
     ]
-    result = edgeseg("export", *args)
+    result = cli("export", *args)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "model.onnx").is_file()
     assert (tmp_path / "out" / "model.trt.onnx").is_file()
@@ -124,18 +129,19 @@ def test_export_help_examples_run(checkpoint: Path, camvid_like: Path, tmp_path:
                 else a
                 for a in example[2:]
             ]
-            assert_one_line_error(edgeseg("export", *args), "TensorRT is not installed")
+            assert_one_line_error(cli("export", *args), "TensorRT is not installed")
 
 
-def test_plugin_help_examples_parse() -> None:
-    examples = _examples("plugin")
+def test_plugin_help_examples_parse(cli) -> None:
+    examples = _examples(cli, "plugin")
     assert [e[:3] for e in examples] == [["edgeseg", "plugin", "build"]] * 2 + [
         ["edgeseg", "plugin", "path"]
     ]
     for example in examples:
-        assert edgeseg(*example[1:], "--help").returncode == 0
+        assert cli(*example[1:], "--help").returncode == 0
 
 
+@pytest.mark.slow
 def test_engine_path_from_onnx_needs_no_torch(checkpoint: Path, tmp_path: Path) -> None:
     """A Jetson builds its engine from an exported ONNX without torch: everything up to
     TensorRT imports and runs with torch made unimportable."""
@@ -172,6 +178,7 @@ main(["export", {str(out / "model.trt.onnx")!r}, "--format", "engine", "--out", 
         assert "torch" not in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_parity_failure_writes_nothing(checkpoint: Path, tmp_path: Path) -> None:
     from edgeseg.errors import EdgesegError
     from edgeseg.export import export_checkpoint
@@ -186,8 +193,8 @@ def test_parity_failure_writes_nothing(checkpoint: Path, tmp_path: Path) -> None
     assert not (tmp_path / "out").exists()
 
 
-def test_plugin_build_without_headers_is_one_line(tmp_path: Path) -> None:
-    result = edgeseg(
+def test_plugin_build_without_headers_is_one_line(cli, tmp_path: Path) -> None:
+    result = cli(
         "plugin",
         "build",
         "--tensorrt-include",

@@ -90,6 +90,7 @@ def test_fp16_parity_with_pytorch(exported) -> None:
         assert figure.mean_abs_diff < 5e-3 * figure.logit_scale, figure.row()
 
 
+@pytest.mark.slow
 def test_class_map_output_stays_int32(exported) -> None:
     model, card, _ = exported
     portable = export_onnx(model, card, argmax=True)

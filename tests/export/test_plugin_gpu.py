@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
+from unpool_reference import assert_bit_equal, torch_unpool
 
 from edgeseg.export.plugin import standalone
 from edgeseg.export.plugin.bench import SEGNET_PREPOOL_SHAPES
 from edgeseg.export.plugin.build import find_nvcc
 
-pytestmark = pytest.mark.gpu
+pytestmark = pytest.mark.gpu  # skipped without a CUDA GPU by tests/conftest.py
 
 DTYPES = [torch.float32, torch.float16]
 ODD_SHAPES = [(2, 3, 17, 11), (1, 5, 45, 61), (3, 2, 3, 2), (1, 1, 7, 4), (2, 8, 33, 1024)]
@@ -24,8 +24,6 @@ ODD_SHAPES = [(2, 3, 17, 11), (1, 5, 45, 61), (3, 2, 3, 2), (1, 1, 7, 4), (2, 8,
 
 @pytest.fixture(scope="module")
 def kernel():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     if find_nvcc() is None:
         pytest.skip("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
     major, minor = torch.cuda.get_device_capability()
@@ -39,23 +37,6 @@ def kernel():
         pytest.skip("CUDA driver older than nvcc's CUDA runtime (cudaErrorInsufficientDriver)")
     assert status == 0, library.edgeseg_unpool_status_string(status).decode()
     return library
-
-
-def reference(decoder: torch.Tensor, prepool: torch.Tensor) -> torch.Tensor:
-    _, indices = F.max_pool2d(prepool, 2, 2, return_indices=True)
-    return F.max_unpool2d(decoder, indices, 2, 2, output_size=prepool.shape[-2:])
-
-
-def assert_bit_equal(actual: torch.Tensor, expected: torch.Tensor) -> None:
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype
-    as_int = torch.int16 if actual.dtype == torch.float16 else torch.int32
-    differs = actual.view(as_int) != expected.view(as_int)
-    count = int(differs.sum())
-    if count:
-        first = tuple(int(i) for i in differs.nonzero()[0])
-        raise AssertionError(
-            f"{count} elements differ, first at {first}: {actual[first]} vs {expected[first]}"
-        )
 
 
 def _inputs(shape, dtype, kind: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +62,7 @@ def test_segnet_layers_match_max_unpool2d(kernel, shape, dtype, kind: str) -> No
     decoder, prepool = _inputs(shape, dtype, kind, seed=shape[1] + shape[2])
     out = standalone.unpool_cuda(kernel, decoder, prepool)
     torch.cuda.synchronize()
-    assert_bit_equal(out, reference(decoder, prepool))
+    assert_bit_equal(out, torch_unpool(decoder, prepool))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
@@ -91,7 +72,7 @@ def test_odd_sizes_match_max_unpool2d(kernel, shape, dtype, kind: str) -> None:
     decoder, prepool = _inputs(shape, dtype, kind, seed=sum(shape))
     out = standalone.unpool_cuda(kernel, decoder, prepool)
     torch.cuda.synchronize()
-    assert_bit_equal(out, reference(decoder, prepool))
+    assert_bit_equal(out, torch_unpool(decoder, prepool))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
@@ -105,7 +86,7 @@ def test_misaligned_buffers_take_the_scalar_path(kernel, dtype) -> None:
     shifted_out = torch.full((numel + 1,), float("nan"), dtype=dtype, device="cuda")[1:].view(shape)
     standalone.unpool_cuda(kernel, decoder, shifted_in, out=shifted_out)
     torch.cuda.synchronize()
-    assert_bit_equal(shifted_out, reference(decoder, prepool))
+    assert_bit_equal(shifted_out, torch_unpool(decoder, prepool))
 
 
 def test_too_small_to_pool_gives_zeros(kernel) -> None:
@@ -123,4 +104,4 @@ def test_runs_on_a_side_stream(kernel) -> None:
     with torch.cuda.stream(stream):
         out = standalone.unpool_cuda(kernel, decoder, prepool, stream=stream)
     stream.synchronize()
-    assert_bit_equal(out, reference(decoder, prepool))
+    assert_bit_equal(out, torch_unpool(decoder, prepool))

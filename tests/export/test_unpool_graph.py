@@ -15,8 +15,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-import torch.nn.functional as F
 from onnx import TensorProto, helper
+from unpool_reference import (
+    assert_bit_equal,
+    decoder_for,
+    make_prepool,
+    naive_unpool,
+    torch_unpool,
+)
 
 from edgeseg.unpool_graph import (
     expansion_nodes,
@@ -25,6 +31,7 @@ from edgeseg.unpool_graph import (
 )
 
 SHAPES = [(2, 3, 17, 11), (1, 2, 45, 67), (1, 4, 22, 30), (2, 2, 4, 4), (1, 1, 3, 2), (3, 1, 5, 7)]
+# NaN excluded ("infinities-and-zeros", not "specials"): see the unpool_graph module doc.
 KINDS = ["random", "relu", "small-integers", "zero-planes", "constant", "infinities-and-zeros"]
 
 
@@ -63,60 +70,6 @@ def run_unpool(decoder: np.ndarray, prepool: np.ndarray, static: bool) -> np.nda
     return session.run(None, {"decoder": decoder, "prepool": prepool})[0]
 
 
-def torch_unpool(decoder: torch.Tensor, prepool: torch.Tensor) -> torch.Tensor:
-    _, indices = F.max_pool2d(prepool, 2, 2, return_indices=True)
-    return F.max_unpool2d(decoder, indices, 2, 2, output_size=prepool.shape[-2:])
-
-
-def naive_unpool(decoder: np.ndarray, prepool: np.ndarray) -> np.ndarray:
-    """One window at a time: the first maximum in row-major order gets the decoder value."""
-    n, c, h, w = prepool.shape
-    out = np.zeros(prepool.shape, dtype=prepool.dtype)
-    for b in range(n):
-        for ch in range(c):
-            for py in range(h // 2):
-                for px in range(w // 2):
-                    best = None
-                    for dy in (0, 1):
-                        for dx in (0, 1):
-                            y, x = 2 * py + dy, 2 * px + dx
-                            if best is None or prepool[b, ch, y, x] > prepool[b, ch][best]:
-                                best = (y, x)
-                    out[b, ch][best] = decoder[b, ch, py, px]
-    return out
-
-
-def make_prepool(kind: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    if kind == "random":
-        return torch.randn(shape, generator=generator)
-    if kind == "relu":  # many all-zero windows, as after a ReLU
-        return torch.relu(torch.randn(shape, generator=generator) - 0.5)
-    if kind == "small-integers":  # ties everywhere
-        return torch.randint(0, 3, shape, generator=generator).float()
-    if kind == "zero-planes":
-        x = torch.relu(torch.randn(shape, generator=generator))
-        x[:, ::2] = 0.0
-        return x
-    if kind == "constant":
-        return torch.full(shape, -1.5)
-    if kind == "infinities-and-zeros":  # NaN excluded: see the unpool_graph module doc
-        choices = torch.tensor([float("inf"), -float("inf"), 0.0, -0.0, 1.0, -1.0])
-        return choices[torch.randint(0, len(choices), shape, generator=generator)]
-    raise AssertionError(kind)
-
-
-def decoder_for(prepool: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    n, c, h, w = prepool.shape
-    return torch.randn((n, c, h // 2, w // 2), generator=generator)
-
-
-def assert_bit_equal(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype
-    bits = {2: np.uint16, 4: np.uint32}[actual.dtype.itemsize]
-    mismatch = np.argwhere(actual.view(bits) != expected.view(bits))
-    assert mismatch.size == 0, f"{len(mismatch)} elements differ, first at {tuple(mismatch[0])}"
-
-
 @pytest.mark.parametrize("static", [True, False], ids=["static", "runtime-shapes"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
@@ -125,7 +78,7 @@ def test_block_matches_max_unpool2d(shape: tuple[int, ...], kind: str, static: b
     prepool = make_prepool(kind, shape, generator)
     decoder = decoder_for(prepool, generator)
     out = run_unpool(decoder.numpy(), prepool.numpy(), static)
-    assert_bit_equal(out, torch_unpool(decoder, prepool).numpy())
+    assert_bit_equal(out, torch_unpool(decoder, prepool))
 
 
 @pytest.mark.parametrize("kind", ["random", "relu", "small-integers"])

@@ -82,13 +82,28 @@ def write_tiny_onnx(
     return path
 
 
-def reference_mask(frame_bgr: np.ndarray, card: ModelCard) -> np.ndarray:
-    """What the tiny model must predict: the numpy version of preprocess -> conv -> argmax."""
+def reference_scores(frame_bgr: np.ndarray, card: ModelCard) -> np.ndarray:
+    """(K, h, w) scores of the tiny model at network size: the numpy preprocess -> 1x1 conv."""
     from edgeseg.preprocess import preprocess
 
     x = preprocess(frame_bgr, card)  # (3, h, w)
-    scores = np.einsum("kc,chw->khw", WEIGHTS, x) + BIAS[:, None, None]
-    classes = np.argmax(scores, axis=0).astype(np.uint8)
+    return (np.einsum("kc,chw->khw", WEIGHTS, x) + BIAS[:, None, None]).astype(np.float32)
+
+
+def reference_mask(frame_bgr: np.ndarray, card: ModelCard) -> np.ndarray:
+    """What the tiny model must predict at the frame's size, computed independently of
+    edgeseg.masks: the scores resized bilinearly as one multi-channel image, then np.argmax."""
+    scores = reference_scores(frame_bgr, card)
+    h, w = frame_bgr.shape[:2]
+    resized = cv2.resize(
+        np.ascontiguousarray(scores.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR
+    )
+    return np.argmax(resized.reshape(h, w, -1), axis=2).astype(np.uint8)
+
+
+def reference_class_map_mask(frame_bgr: np.ndarray, card: ModelCard) -> np.ndarray:
+    """What a model ending in ArgMax gives: classes at network size, resized by nearest."""
+    classes = np.argmax(reference_scores(frame_bgr, card), axis=0).astype(np.uint8)
     h, w = frame_bgr.shape[:2]
     return cv2.resize(classes, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from cli_helpers import assert_one_line_error, edgeseg
+from cli_helpers import assert_one_line_error
 from model_helpers import TINY_CARD
 
 from edgeseg.apps.bench import resolve_model
@@ -45,14 +45,24 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def bench_runs() -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+    """Where :func:`bench_run` keeps its one run for the module's tests."""
+    return {}
+
+
+@pytest.fixture()
 def bench_run(
-    checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+    cli, checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, bench_runs: dict
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """One run over every backend and precision at one small size (export included)."""
+    """One run over every backend and precision at one small size (export included), made by
+    the first test that asks (``cli`` captures per test, so this fixture cannot be
+    module-scoped itself)."""
     pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the rows")
-    out = tmp_path_factory.mktemp("bench") / "out"
-    args = ("--model", str(checkpoint), *FAST, "--sizes", "64x96", "--out", str(out))
-    return edgeseg("bench", *args), out
+    if "all" not in bench_runs:
+        out = tmp_path_factory.mktemp("bench") / "out"
+        args = ("--model", str(checkpoint), *FAST, "--sizes", "64x96", "--out", str(out))
+        bench_runs["all"] = (cli("bench", *args), out)
+    return bench_runs["all"]
 
 
 def _rows(out: Path) -> dict[tuple[str, str], dict]:
@@ -60,6 +70,7 @@ def _rows(out: Path) -> dict[tuple[str, str], dict]:
     return {(r["backend"], r["precision"]): r for r in report["rows"]}
 
 
+@pytest.mark.slow
 def test_checkpoint_table_json_and_chart(bench_run: tuple) -> None:
     result, out = bench_run
     assert result.returncode == 0, result.stderr
@@ -95,6 +106,7 @@ def test_checkpoint_table_json_and_chart(bench_run: tuple) -> None:
     assert chart is not None and chart.shape[0] > 100 and chart.shape[1] > 100
 
 
+@pytest.mark.slow
 def test_rows_that_cannot_run_here_are_skipped_with_the_reason(bench_run: tuple) -> None:
     import torch
 
@@ -111,10 +123,10 @@ def test_rows_that_cannot_run_here_are_skipped_with_the_reason(bench_run: tuple)
         assert row["status"] == "skipped" and "TensorRT" in row["reason"], row
 
 
-def test_static_onnx_is_measured_at_its_own_size(tiny_onnx: Path, tmp_path: Path) -> None:
+def test_static_onnx_is_measured_at_its_own_size(cli, tiny_onnx: Path, tmp_path: Path) -> None:
     """The --help example for an ONNX file, pointed at a tiny one; more sizes are skipped rows."""
     pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the file")
-    help_text = edgeseg("bench", "--help").stdout
+    help_text = cli("bench", "--help").stdout
     examples = [
         shlex.split(line.strip())
         for line in help_text.split("Examples:")[1].split("Options:")[0].strip().splitlines()
@@ -125,7 +137,7 @@ def test_static_onnx_is_measured_at_its_own_size(tiny_onnx: Path, tmp_path: Path
         str(tiny_onnx) if a.endswith(".onnx") else str(tmp_path / "out") if "runs/" in a else a
         for a in example[2:]
     ]
-    result = edgeseg("bench", *args, *FAST, "--sizes", "64x96")
+    result = cli("bench", *args, *FAST, "--sizes", "64x96")
     assert result.returncode == 0, result.stderr
     assert "static (fp32, 24x32)" in result.stderr
     rows = json.loads((tmp_path / "out" / "bench.json").read_text())["rows"]
@@ -135,9 +147,9 @@ def test_static_onnx_is_measured_at_its_own_size(tiny_onnx: Path, tmp_path: Path
     assert cv2.imread(str(tmp_path / "out" / "bench.png")) is not None
 
 
-def test_nothing_runnable_is_an_error_after_the_table(tiny_onnx: Path, tmp_path: Path) -> None:
+def test_nothing_runnable_is_an_error_after_the_table(cli, tiny_onnx: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = edgeseg("bench", "--model", str(tiny_onnx), "--backends", "torch", "--out", str(out))
+    result = cli("bench", "--model", str(tiny_onnx), "--backends", "torch", "--out", str(out))
     assert result.returncode == 2
     assert "skipped: the torch backend runs checkpoints" in result.stdout
     assert (
@@ -156,19 +168,19 @@ def test_nothing_runnable_is_an_error_after_the_table(tiny_onnx: Path, tmp_path:
         (("--sizes", "64y96"), "size '64y96' must be HEIGHTxWIDTH"),
     ],
 )
-def test_bad_values_are_one_line_errors(tiny_onnx: Path, tmp_path: Path, args, fragment) -> None:
+def test_bad_values_are_one_line_errors(
+    cli, tiny_onnx: Path, tmp_path: Path, args, fragment
+) -> None:
     out = tmp_path / "out"
     assert_one_line_error(
-        edgeseg("bench", "--model", str(tiny_onnx), *args, "--out", str(out)), fragment
+        cli("bench", "--model", str(tiny_onnx), *args, "--out", str(out)), fragment
     )
     assert not out.exists()
 
 
-def test_missing_model_and_too_small_size(checkpoint: Path, tmp_path: Path) -> None:
-    assert_one_line_error(
-        edgeseg("bench", "--model", str(tmp_path / "nope.pt")), "nope.pt not found"
-    )
-    result = edgeseg("bench", "--model", str(checkpoint), "--sizes", "8x8", "--out", str(tmp_path))
+def test_missing_model_and_too_small_size(cli, checkpoint: Path, tmp_path: Path) -> None:
+    assert_one_line_error(cli("bench", "--model", str(tmp_path / "nope.pt")), "nope.pt not found")
+    result = cli("bench", "--model", str(checkpoint), "--sizes", "8x8", "--out", str(tmp_path))
     assert_one_line_error(
         result, "size 8x8 is below what segnet-basic takes (each side at least 16)"
     )
@@ -184,6 +196,7 @@ def test_default_model_is_the_bundled_checkpoint() -> None:
     assert resolve_model(None) == expected and expected.suffix == ".pt"
 
 
+@pytest.mark.slow
 def test_int8_row(bench_run: tuple) -> None:
     """Last: INT8 needs edgeseg.calibration.quantize; without it the row says so."""
     _, out = bench_run

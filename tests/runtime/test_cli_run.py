@@ -1,7 +1,8 @@
 """``edgeseg run`` end to end: outputs, one-line errors, Ctrl-C, help examples.
 
-Most cases call the console entry point in-process (the same code path, without paying for a
-Python start per case); Ctrl-C and one full run go through a real subprocess.
+Most cases call the console entry point in-process (the ``cli`` fixture: the same code path,
+without paying for a Python start per case); Ctrl-C and one full ``python -m edgeseg run`` go
+through a real subprocess.
 """
 
 from __future__ import annotations
@@ -19,35 +20,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from cli_helpers import edgeseg
+from cli_helpers import assert_one_line_error, edgeseg
 from runtime_helpers import CAMVID_CLIP, count_video_frames, tiny_card, write_video
 
 from edgeseg.card import write_sidecar
-from edgeseg.cli.main import main
-
-
-@pytest.fixture()
-def cli(capfd: pytest.CaptureFixture[str]):
-    """Run ``edgeseg ARGS`` in this process; returns a CompletedProcess-like result."""
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        capfd.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capfd.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return run
-
-
-def assert_one_line_error(result, fragment: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("edgeseg: error:") and fragment in lines[0], lines[0]
 
 
 def test_video_to_video_masks_and_stats(tiny_onnx: Path, make_video, tmp_path: Path) -> None:

@@ -9,7 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from runtime_helpers import reference_mask, synthetic_frame, tiny_card, write_tiny_onnx
+from runtime_helpers import (
+    reference_class_map_mask,
+    reference_mask,
+    synthetic_frame,
+    tiny_card,
+    write_tiny_onnx,
+)
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import Segmenter, argmax_classes, resize_mask
@@ -32,12 +38,18 @@ def test_card_backend_and_device(tiny_onnx: Path) -> None:
     assert "onnxruntime (CPUExecutionProvider)" in repr(segmenter)
 
 
-def test_class_map_model_gives_the_same_masks(tiny_onnx: Path, tiny_class_map_onnx: Path) -> None:
+def test_class_map_model_masks(tiny_onnx: Path, tiny_class_map_onnx: Path) -> None:
+    # A graph ending in ArgMax gives the logits model's classes at network size; at another
+    # frame size its class map can only be resized by nearest neighbour.
     logits, argmax = Segmenter(tiny_onnx), Segmenter(tiny_class_map_onnx)
     assert argmax.card.output == "class_map"
     for i in range(4):
-        frame = synthetic_frame(i, (37, 53))
+        frame = synthetic_frame(i, logits.card.input_hw)
         np.testing.assert_array_equal(logits.predict(frame), argmax.predict(frame))
+        other = synthetic_frame(i, (37, 53))
+        np.testing.assert_array_equal(
+            argmax.predict(other), reference_class_map_mask(other, argmax.card)
+        )
 
 
 def test_predict_batch_frames_of_different_sizes(tiny_onnx: Path) -> None:
