@@ -47,8 +47,25 @@ TENSORRT_MISSING = (
     "the machine that runs them"
 )
 
-#: Keys of an engine card's ``build`` that an engine must carry.
+#: How an engine unpools: ``plugin`` (edgeseg's CUDA plugin, from ``*.trt.onnx``) or
+#: ``native`` (TensorRT's own layers, from the standard-op block graph; no plugin loaded).
+UNPOOL_FORMS = ("plugin", "native")
+
+#: Keys of an engine card's ``build`` that an engine must carry (``plugin_version``: plugin
+#: engines only).
 ENGINE_FACTS = ("tensorrt", "gpu", "compute_capability", "plugin_version")
+
+
+def engine_unpool(card: ModelCard) -> str:
+    """How the engine a card describes unpools (cards written before ``--unpool``: plugin)."""
+    return str(card.build.get("unpool", "plugin"))
+
+
+def check_unpool(unpool: str) -> str:
+    """``unpool`` if it is one of UNPOOL_FORMS, else a one-line error naming them."""
+    if unpool not in UNPOOL_FORMS:
+        raise EdgesegError(f"unknown --unpool {unpool!r}; choose one of: {', '.join(UNPOOL_FORMS)}")
+    return unpool
 
 
 # --- versions ------------------------------------------------------------------------------------
@@ -232,18 +249,23 @@ def engine_build_facts(
     gpu: str,
     compute_capability: str,
     precision: str,
-    plugin_version: str,
+    plugin_version: str | None,
     edgeseg: str,
+    unpool: str = "plugin",
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``card.build`` record of an engine (extra keys: source ONNX, profile, workspace...)."""
+    """The ``card.build`` record of an engine (extra keys: source ONNX, profile, workspace...).
+
+    ``unpool``: which unpooling the engine holds; a native engine has no ``plugin_version``.
+    """
     return {
         "tensorrt": str(tensorrt),
         "cuda": str(cuda),
         "gpu": str(gpu),
         "compute_capability": str(compute_capability),
         "precision": precision,
-        "plugin_version": str(plugin_version),
+        "unpool": check_unpool(unpool),
+        "plugin_version": str(plugin_version) if unpool == "plugin" else None,
         "edgeseg": str(edgeseg),
         **extra,
     }
@@ -251,10 +273,12 @@ def engine_build_facts(
 
 def rebuild_command(card: ModelCard, engine: str | Path) -> str:
     """The command that rebuilds ``engine`` on this machine from the ONNX it was built from."""
-    source = card.build.get("source_onnx") or "model.trt.onnx"
+    native = engine_unpool(card) == "native"
+    source = card.build.get("source_onnx") or ("model.onnx" if native else "model.trt.onnx")
     folder = Path(engine).parent
     source_path = folder / source if str(folder) not in ("", ".") else Path(source)
     flag = " --fp16" if card.precision == "fp16" else ""
+    flag += " --unpool native" if native else ""
     return f"edgeseg export {source_path} --format engine{flag} --out {folder}"
 
 
@@ -273,7 +297,8 @@ def check_engine_compat(
     ``plugin_version`` is the installed plugin's (None skips that comparison).
     """
     name = Path(engine).name
-    missing = [key for key in ENGINE_FACTS if not card.build.get(key)]
+    needed = [k for k in ENGINE_FACTS if k != "plugin_version" or engine_unpool(card) == "plugin"]
+    missing = [key for key in needed if not card.build.get(key)]
     if missing:
         raise EdgesegError(
             f"{name} has no record of what built it ({', '.join(missing)} missing from its card); "
@@ -290,7 +315,11 @@ def check_engine_compat(
             f"GPU {build['gpu']} (compute {build['compute_capability']}), this machine has {gpu} "
             f"(compute {compute_capability})"
         )
-    if plugin_version is not None and str(build["plugin_version"]) != str(plugin_version):
+    if (
+        plugin_version is not None
+        and engine_unpool(card) == "plugin"
+        and str(build["plugin_version"]) != str(plugin_version)
+    ):
         reasons.append(
             f"unpooling plugin version {build['plugin_version']}, installed {plugin_version}"
         )

@@ -47,7 +47,10 @@ def header_folders(value: str | None) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-def _header_sets() -> list:
+def _header_sets(full_builds: bool) -> list:
+    """(headers, standard) params. Every header set x both standards for the source compile;
+    for full CMake builds (nvcc too: slow), every header set at C++17 and the newest at C++20
+    too (the kernel includes no TensorRT header, so one C++20 nvcc build covers it)."""
     root = os.environ.get(HEADERS_ENV)
     found = header_folders(root)
     if not found:
@@ -57,12 +60,56 @@ def _header_sets() -> list:
             else f"no NvInfer.h in {root}, its */ or */include/"
         )
         return [pytest.param(None, 17, marks=pytest.mark.skip(reason=reason), id="no-headers")]
+    versions = {folder: build.tensorrt_header_version(folder) for folder in found}
+    newest = max(found, key=versions.__getitem__)
     params = []
     for folder in found:
-        version = ".".join(map(str, build.tensorrt_header_version(folder)))
+        version = ".".join(map(str, versions[folder]))
         for standard in CXX_STANDARDS:
+            if full_builds and standard != 17 and folder != newest:
+                continue
             params.append(pytest.param(folder, standard, id=f"trt{version}-c++{standard}"))
     return params
+
+
+def _cuda_include() -> Path:
+    """Where cuda_runtime_api.h is (TensorRT's headers include it), as nvcc itself reports."""
+    nvcc = build.find_nvcc()
+    dry = subprocess.run(
+        [str(nvcc), "--dryrun", "-E", "-x", "cu", "/dev/null"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for token in dry.stderr.replace('"', " ").split():
+        if token.startswith("-I") and (Path(token[2:]) / "cuda_runtime_api.h").is_file():
+            return Path(token[2:])
+    pytest.skip(f"cannot find cuda_runtime_api.h through {nvcc} --dryrun")
+
+
+@pytest.mark.parametrize(("headers", "standard"), _header_sets(full_builds=False))
+def test_plugin_sources_compile_against_the_headers(headers: Path, standard: int) -> None:
+    """unpool_plugin.cpp (the part that includes TensorRT) as C++17 and C++20, warnings on."""
+    _require_build_tools()
+    cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("g++ (C++ compiler) not found")
+    cuda_include = _cuda_include()
+    command = [
+        cxx,
+        f"-std=c++{standard}",
+        "-fsyntax-only",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-isystem",
+        str(headers),
+        "-isystem",
+        str(cuda_include),
+        str(plugin.source_dir() / "unpool_plugin.cpp"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
 
 
 def _require_build_tools() -> None:
@@ -116,7 +163,7 @@ def _compile_flags(binary: Path, language: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("headers", "standard"), _header_sets())
+@pytest.mark.parametrize(("headers", "standard"), _header_sets(full_builds=True))
 def test_plugin_builds_and_exports_only_what_tensorrt_needs(
     headers: Path, standard: int, built_plugins, tmp_path_factory
 ) -> None:
@@ -330,7 +377,7 @@ int main(int argc, char** argv) {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("headers", "standard"), _header_sets())
+@pytest.mark.parametrize(("headers", "standard"), _header_sets(full_builds=True))
 def test_plugin_loads_and_answers_like_a_tensorrt_plugin(
     headers: Path, standard: int, built_plugins, tmp_path_factory, tmp_path
 ) -> None:

@@ -217,10 +217,11 @@ def check_parser(trt: Any) -> None:
 def check_inspector(trt: Any) -> None:
     from edgeseg.export.engine import _layer_precisions
 
-    inspector = Checked(trt, "EngineInspector", {"get_engine_information": '{"Layers": []}'})
+    layers = '{"Layers": [{"Name": "conv1"}, {"Name": "EdgesegUnpool/decoders.0.unpool"}]}'
+    inspector = Checked(trt, "EngineInspector", {"get_engine_information": layers})
     engine = Checked(trt, "ICudaEngine", {"create_engine_inspector": inspector})
     proxy = TrtOverStubs(trt, {"Runtime": {"deserialize_cuda_engine": engine}})
-    assert _layer_precisions(proxy, _logger(trt), b"\0" * 8) == {}
+    assert _layer_precisions(proxy, _logger(trt), b"\0" * 8)[1] == {"unpool": 1, "all": 2}
     assert inspector.calls == ["EngineInspector.get_engine_information"]
 
 
