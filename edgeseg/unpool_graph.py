@@ -7,20 +7,31 @@ maximum from the encoder's pre-pool tensor P (N, C, H, W) and places the decoder
 D (N, C, H//2, W//2) there, exactly as ``max_unpool2d(D, max_pool2d(P, 2, 2,
 return_indices=True)[1], 2, 2, output_size=(H, W))``:
 
-    crop      Slice(P) to (2·(H//2), 2·(W//2))       only for odd H or W (floor-mode pooling)
-    windows   SpaceToDepth(blocksize=2)  -> (N, 4C, h, w), channel (2·dy + dx)·C + c
-    planes    Reshape [0, 4, -1, 0]      -> (N, 4, C·h, w), axis 1 = position in the window
-    first_max ArgMax(axis=1, select_last_index=0): the first maximum in row-major order
-    one_hot   Equal(first_max, [0, 1, 2, 3])
-    select    Where(one_hot, Reshape(D, [0, 1, -1, 0]), 0)
-    to_space  Reshape back to (N, 4C, h, w), DepthToSpace(DCR), the inverse of SpaceToDepth
-    pad       Pad with zeros to (H, W): the rows/columns pooling dropped stay 0 (odd sizes)
+    crop       Slice(P) to (2·(H//2), 2·(W//2))      only for odd H or W (floor-mode pooling)
+    windows    SpaceToDepth(blocksize=2)  -> (N, 4C, h, w), channel (2·dy + dx)·C + c
+    planes     Reshape [0, 4, -1, 0]      -> (N, 4, C·h, w), axis 1 = position in the window
+    window_max ReduceMax(axis 1)          -> the window's largest value (a value: no tie to break)
+    at_max     Equal(planes, window_max)  -> every position holding it
+    rank       Where(at_max, [8, 7, 6, 5], [4, 3, 2, 1]): earlier positions rank higher
+    best_rank  ReduceMax(rank, axis 1)
+    one_hot    Equal(rank, best_rank)     -> exactly one position: the first maximum
+    select     Where(one_hot, Reshape(D, [0, 1, -1, 0]), 0)
+    to_space   Reshape back to (N, 4C, h, w), DepthToSpace(DCR), the inverse of SpaceToDepth
+    pad        Pad with zeros to (H, W): the rows/columns pooling dropped stay 0 (odd sizes)
+
+Why not ``ArgMax``: ONNX's ArgMax says which tie wins (``select_last_index=0``: the first), but
+TensorRT's parser lowers it to a TopK layer whose order among equal values NVIDIA does not
+document, and ties are the common case here (ReLU zeros, INT8's 256 levels). Every op above
+either yields a value (ReduceMax) or compares values exactly, so the block means the same in ONNX
+Runtime and TensorRT, and it needs no int64 tensor besides the shape constants ONNX requires: no
+index output and no Equal against int64 constants (the ArgMax form had both).
 
 ``Where`` (not a multiplication, which would turn inf·0 into NaN) keeps decoder values exact,
 infinities included (ONNX Runtime's Where returns +0.0 for a selected -0.0: equal in value; the
-plugin keeps the sign bit). Ties resolve to the first position as in PyTorch; NaN in the
-pre-pool tensor is the one case where ONNX Runtime's ArgMax may pick another position than
-PyTorch (the TensorRT plugin follows PyTorch there too).
+plugin keeps the sign bit). Ties resolve to the first position as in PyTorch (-0.0 and +0.0
+tie, as PyTorch's ``>`` has it). NaN in the pre-pool tensor is the one case that differs from
+PyTorch (which picks a NaN's position; here no position equals a NaN maximum and the first
+position takes the value); the TensorRT plugin follows PyTorch there.
 
 Every node of one block is named ``edgeseg_unpool/<site>/<role>``: :func:`find_unpool_sites`
 uses those names to find the block again (for the TensorRT rewrite, also after INT8 Q/DQ
@@ -82,12 +93,15 @@ def expansion_nodes(
     output: str,
     prepool_hw: tuple[int, int] | None = None,
     elem_type: int = TensorProto.FLOAT,
+    opset: int = 18,
 ) -> list[onnx.NodeProto]:
     """The standard-op block for one unpooling, in topological order.
 
     ``decoder``/``prepool``/``output`` are tensor names. ``prepool_hw``: the pre-pool tensor's
     static (H, W), or None when they are only known at run time (the block then reads them
     with Shape ops and works for any size). ``elem_type``: FLOAT or FLOAT16, the type of D.
+    ``opset``: the graph's; ReduceMax takes its axes as an input from opset 18, as an attribute
+    before.
     """
     if elem_type not in _FLOAT_TYPES:
         raise ValueError(f"unpooling works on float32 or float16 tensors, not type {elem_type}")
@@ -131,14 +145,23 @@ def expansion_nodes(
             [prepool, const("crop_starts", [0, 0]), even_hw, const("crop_axes", [2, 3])],
             "crop",
         )
+    dtype = np.float16 if elem_type == TensorProto.FLOAT16 else np.float32
+
+    def reduce_max(source: str, role: str) -> str:
+        if opset >= 18:
+            return add("ReduceMax", [source, const(f"{role}_axes", [1])], role, keepdims=1)
+        return add("ReduceMax", [source], role, axes=[1], keepdims=1)
+
     windows = add("SpaceToDepth", [windows_in], "windows", blocksize=2)
     planes = add("Reshape", [windows, const("planes_shape", [0, 4, -1, 0])], "planes")
-    first = add("ArgMax", [planes], "first_max", axis=1, keepdims=1, select_last_index=0)
-    one_hot = add("Equal", [first, const("positions", np.arange(4).reshape(1, 4, 1, 1))], "one_hot")
+    at_max = add("Equal", [planes, reduce_max(planes, "window_max")], "at_max")
+    for role, ranks in (("rank_hit", [8, 7, 6, 5]), ("rank_miss", [4, 3, 2, 1])):
+        nodes.append(_const(t(role), np.asarray(ranks, dtype=dtype).reshape(1, 4, 1, 1)))
+    rank = add("Where", [at_max, t("rank_hit"), t("rank_miss")], "rank")
+    one_hot = add("Equal", [rank, reduce_max(rank, "best_rank")], "one_hot")
     decoder_planes = add(
         "Reshape", [decoder, const("decoder_shape", [0, 1, -1, 0])], "decoder_planes"
     )
-    dtype = np.float16 if elem_type == TensorProto.FLOAT16 else np.float32
     nodes.append(_const(t("zero"), np.zeros((), dtype=dtype)))
     selected = add("Where", [one_hot, decoder_planes, t("zero")], "select")
     if prepool_hw is not None:
@@ -198,6 +221,11 @@ def replace_nodes(model: onnx.ModelProto, replacements: dict[int, list[onnx.Node
     model.graph.node.extend(new_nodes)
 
 
+def onnx_opset(model: onnx.ModelProto) -> int:
+    """The graph's default-domain opset (18 when it imports none, as a fresh graph would)."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 18)
+
+
 def set_opset(model: onnx.ModelProto, domain: str, version: int | None) -> None:
     """Add, update or (``version=None``) remove the opset import of ``domain``."""
     kept = [o for o in model.opset_import if o.domain != domain]
@@ -214,6 +242,7 @@ def expand_nodes_like(model: onnx.ModelProto, op_type: str, domain: str) -> int:
     the plugin nodes. Returns how many were expanded.
     """
     types = tensor_types(model)
+    opset = onnx_opset(model)
     replacements: dict[int, list[onnx.NodeProto]] = {}
     for index, node in enumerate(model.graph.node):
         if node.op_type != op_type or node.domain != domain:
@@ -227,6 +256,7 @@ def expand_nodes_like(model: onnx.ModelProto, op_type: str, domain: str) -> int:
             node.output[0],
             prepool_hw=static_hw(types.get(prepool)),
             elem_type=elem_type_of(types, decoder),
+            opset=opset,
         )
     replace_nodes(model, replacements)
     set_opset(model, domain, None)

@@ -38,6 +38,8 @@ from edgeseg import __version__
 from edgeseg.backends.cuda import GpuInfo, gpu_info
 from edgeseg.backends.tensorrt import (
     PLUGIN_VERSION,
+    check_plugin_build,
+    check_unpool,
     engine_build_facts,
     import_tensorrt,
     load_plugin,
@@ -53,6 +55,7 @@ from edgeseg.export.engine_plan import (
     format_precision_summary,
     layer_precision_summary,
     precision_plan,
+    unpool_layer_count,
 )
 from edgeseg.export.onnx_io import make_readable
 
@@ -69,15 +72,22 @@ def _stderr(message: str) -> None:
 # --- TensorRT, plugin and GPU --------------------------------------------------------------------
 
 
-def preflight(plugin_library: str | Path | None = None) -> tuple[Any, Path, GpuInfo]:
+def preflight(
+    plugin_library: str | Path | None = None, unpool: str = "plugin"
+) -> tuple[Any, Path | None, GpuInfo]:
     """Everything an engine build needs, checked before any slow work: (trt, library, GpuInfo).
 
     One-line EdgesegErrors for TensorRT missing or of another major version, no CUDA binding or
-    no GPU, and the plugin library not built.
+    no GPU, and (``unpool="plugin"``) the plugin library not built or built for another
+    TensorRT. A native build needs no plugin: library None.
     """
+    check_unpool(unpool)
     trt = import_tensorrt()
     gpu = gpu_info()
+    if unpool == "native":
+        return trt, None, gpu
     library = require_plugin_library(plugin_library)
+    check_plugin_build(library, trt.__version__)
     return trt, library, gpu
 
 
@@ -110,18 +120,21 @@ def build_engine(
     workspace_mb: int = DEFAULT_WORKSPACE_MB,
     max_batch: int = DEFAULT_MAX_BATCH,
     plugin_library: str | Path | None = None,
+    unpool: str = "plugin",
     log: Callable[[str], None] = print,
 ) -> EngineBuild:
     """Build ``engine_path`` from a TensorRT ONNX and write its card sidecar.
 
     ``onnx_path`` must hold the precision :func:`precision_plan` asks for (an FP16 ONNX on 11.x
-    for fp16). Raises EdgesegError, one line, for a missing TensorRT/GPU/plugin, parser errors
-    (listed first, one per line, on stderr) or a failed build.
+    for fp16): with ``unpool="plugin"`` a ``*.trt.onnx`` (plugin nodes), with ``"native"`` the
+    standard-op block graph (no plugin loaded). Raises EdgesegError, one line, for a missing
+    TensorRT/GPU/plugin, parser errors (listed first, one per line, on stderr) or a failed build.
     """
-    trt, library, gpu = preflight(plugin_library)
+    trt, library, gpu = preflight(plugin_library, unpool)
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     logger = trt.Logger(trt.Logger.WARNING)
-    load_plugin(trt, library)
+    if library is not None:
+        load_plugin(trt, library)
     builder = trt.Builder(logger)
     network, _parser = _parse(trt, builder, logger, onnx_path)  # the parser owns the weights
     config = builder.create_builder_config()
@@ -134,7 +147,7 @@ def build_engine(
 
     log(
         f"building {engine_path.name} with TensorRT {trt.__version__} on {gpu.name} "
-        f"({precision}, workspace {workspace_mb} MiB)..."
+        f"({precision}, {unpool} unpooling, workspace {workspace_mb} MiB)..."
     )
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -146,7 +159,7 @@ def build_engine(
     atomic_write_bytes(engine_path, data)
     atomic_write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
     make_readable(engine_path)
-    counts = _layer_precisions(trt, logger, data)
+    counts, unpool_layers = _layer_precisions(trt, logger, data)
     log(format_precision_summary(counts))
 
     facts = engine_build_facts(
@@ -157,10 +170,12 @@ def build_engine(
         precision=precision,
         plugin_version=PLUGIN_VERSION,
         edgeseg=__version__,
+        unpool=unpool,
         source_onnx=onnx_path.name,
         workspace_mb=int(workspace_mb),
         profile=profile,
         layer_precisions=dict(counts),
+        unpool_layers=unpool_layers,
     )
     engine_card = card.replace(precision=precision, build=facts, edgeseg_version=__version__)
     make_readable(write_sidecar(engine_card, engine_path))
@@ -218,14 +233,15 @@ def _use_timing_cache(config: Any, cache_path: Path) -> None:
         config.set_timing_cache(config.create_timing_cache(b""), False)
 
 
-def _layer_precisions(trt: Any, logger: Any, data: bytes) -> Counter:
+def _layer_precisions(trt: Any, logger: Any, data: bytes) -> tuple[Counter, dict[str, int]]:
+    """Layer precisions, and how many of the engine's layers do the unpooling (of how many),
+    from the engine inspector (empty where this TensorRT has none)."""
     engine = trt.Runtime(logger).deserialize_cuda_engine(data)
     if engine is None or not hasattr(engine, "create_engine_inspector"):
-        return Counter()
+        return Counter(), {}
     inspector = engine.create_engine_inspector()
-    return layer_precision_summary(
-        inspector.get_engine_information(trt.LayerInformationFormat.JSON)
-    )
+    information = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+    return layer_precision_summary(information), unpool_layer_count(information)
 
 
 __all__ = ["EngineBuild", "build_engine", "preflight", "run_engine"]

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeseg.backends.tensorrt import SUPPORTED_MAJORS
+from edgeseg.backends.tensorrt import PLUGIN_OP_TYPE, SUPPORTED_MAJORS
 from edgeseg.errors import EdgesegError
+from edgeseg.unpool_graph import UNPOOL_SCOPE
 
 DEFAULT_MAX_BATCH = 8
 
@@ -147,3 +148,24 @@ def format_precision_summary(counts: Counter) -> str:
         return "layer precisions: not reported by this TensorRT"
     parts = ", ".join(f"{n} {name}" for name, n in counts.most_common())
     return f"layer precisions: {parts}"
+
+
+def unpool_layer_count(engine_information: str) -> dict[str, int]:
+    """{"unpool": n, "all": m}: engine layers that do the unpooling, from the inspector's JSON.
+
+    A layer counts when its name holds the plugin's op type or the standard-op block's
+    ``edgeseg_unpool/`` scope (TensorRT names fused layers after the ONNX nodes they absorbed,
+    joined with ``+``). Empty when the JSON lists no layers.
+    """
+    try:
+        info = json.loads(engine_information)
+    except ValueError:
+        return {}
+    layers = info.get("Layers", []) if isinstance(info, dict) else []
+    names = [
+        str(layer.get("Name", "")) if isinstance(layer, dict) else str(layer) for layer in layers
+    ]
+    if not names:
+        return {}
+    hits = sum(1 for name in names if PLUGIN_OP_TYPE in name or f"{UNPOOL_SCOPE}/" in name)
+    return {"unpool": hits, "all": len(names)}

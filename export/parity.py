@@ -10,8 +10,16 @@ by less than rounding resolve to neighbouring positions under different, equally
 convolution arithmetic. PyTorch itself, on the same random-weight SegNet at 360x480, differs from
 its own float64 result by up to 5% of the largest logit at a few pixels (and between its two CPU
 convolution paths by as much) while the mean stays near 1e-5 and 99.99% of pixels agree. A wrong
-graph moves the mean and the agreement by orders of magnitude. FP16 rounds many near-ties to exact
-ties, so its gate is looser.
+graph moves the mean and the agreement by orders of magnitude.
+
+FP16 (and INT8) round near-ties: where the reference's two best classes are closer than the
+rounding, either answer is right, and which one comes out depends on the input size and content,
+not on the graph. The bundled model's FP16 ONNX agrees with FP32 on 99.1% of pixels at 180x240,
+98.8% at 213x209 and 98.6% at 360x480 (synthetic inputs below); the disagreeing pixels' median
+FP32 margin is 0.02 against 0.5 overall. So below FP32, agreement is counted on the pixels the
+reference decides by at least ``DECISIVE_MARGIN`` of its largest logit (about 86% of them; there
+FP16 agrees on 99.8-99.9% at all four sizes), and the table says which share that was. The mean
+difference is still gated on every pixel, so a wrong graph fails as before.
 
 Graphs run through the core's :func:`edgeseg.backends.onnxruntime.run_onnx` (re-exported here
 for the export steps). Sample inputs are synthetic frames (noise and smooth colour ramps) run
@@ -36,7 +44,10 @@ from edgeseg.preprocess import preprocess
 #: engine against the INT8 ONNX: TensorRT's fused INT8 kernels requantize where ONNX Runtime's
 #: Q/DQ emulation computes in float, so small logit differences are expected (unmeasured: no
 #: TensorRT here). INT8 against FP32 is checked on real images in edgeseg.calibration.int8.
-DEFAULT_GATES = {"fp32": (1e-4, 0.999), "fp16": (1e-2, 0.99), "int8": (5e-2, 0.97)}
+DEFAULT_GATES = {"fp32": (1e-4, 0.999), "fp16": (1e-2, 0.995), "int8": (5e-2, 0.97)}
+#: Below FP32, pixels whose reference top-2 logit margin is under this share of the largest
+#: reference logit are near-ties either answer fits: reported, not gated (see the module doc).
+DECISIVE_MARGIN = {"fp32": 0.0, "fp16": 0.01, "int8": 0.01}
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class ParityResult:
     min_agreement: float
 
     inputs: str = ""  # e.g. "2x45x67": count x height x width
+    decided: float = 1.0  # share of pixels the agreement was counted on (DECISIVE_MARGIN)
+    all_agreement: float | None = None  # agreement on every pixel, when not all were counted
 
     @property
     def passed(self) -> bool:
@@ -75,11 +88,17 @@ class ParityResult:
             return "-" if value is None else f"{value:.2e}"
 
         verdict = "ok" if self.passed else "FAILED"
+        counted = ""
+        if self.decided < 1.0 and self.all_agreement is not None:
+            counted = (
+                f" (agreement on the {100 * self.decided:.0f}% of pixels the reference decides; "
+                f"{100 * self.all_agreement:.2f}% on all)"
+            )
         return (
             f"  {self.artifact:<20} {self.inputs:<12} {num(self.max_abs_diff):>10} "
             f"{num(self.mean_abs_diff):>11} {num(self.limit):>10} "
             f"{100 * self.agreement:>12.4f}% {100 * self.min_agreement:>4g}%  {verdict:<6}  "
-            f"{self.method}"
+            f"{self.method}{counted}"
         )
 
 
@@ -136,6 +155,8 @@ def compare(
         )
     max_diff = mean_diff = None
     scale = 0.0
+    agrees = classes == reference_classes
+    counted = np.ones(agrees.shape, dtype=bool)
     if actual.ndim == 4 and reference.ndim == 4:
         if actual.shape != reference.shape:
             raise EdgesegError(
@@ -144,7 +165,9 @@ def compare(
         diff = np.abs(actual.astype(np.float32) - reference.astype(np.float32))
         max_diff, mean_diff = float(diff.max()), float(diff.mean())
         scale = float(np.abs(reference).max())
+        counted = decisive_pixels(reference, DECISIVE_MARGIN[precision] * scale)
     output = "logits" if actual.ndim == 4 else "class_map"
+    all_agreement = float(agrees.mean())
     return ParityResult(
         artifact=artifact,
         method=method,
@@ -153,11 +176,21 @@ def compare(
         max_abs_diff=max_diff,
         mean_abs_diff=mean_diff,
         logit_scale=scale,
-        agreement=float((classes == reference_classes).mean()),
+        agreement=float(agrees[counted].mean()) if counted.any() else all_agreement,
         tolerance=default_tolerance if tolerance is None else tolerance,
         min_agreement=default_agreement if min_agreement is None else min_agreement,
         inputs="x".join(str(v) for v in (reference.shape[0], *reference.shape[-2:])),
+        decided=float(counted.mean()),
+        all_agreement=all_agreement,
     )
+
+
+def decisive_pixels(reference: np.ndarray, margin: float) -> np.ndarray:
+    """(N, H, W) mask of pixels whose two best reference logits differ by at least ``margin``."""
+    if margin <= 0 or reference.shape[1] < 2:
+        return np.ones((reference.shape[0], *reference.shape[2:]), dtype=bool)
+    top2 = np.partition(reference.astype(np.float32), -2, axis=1)[:, -2:]
+    return (top2[:, 1] - top2[:, 0]) >= margin
 
 
 def format_report(results: list[ParityResult], header: str = "parity with PyTorch") -> str:
@@ -186,9 +219,11 @@ def require_parity(results: list[ParityResult], log: Callable[[str], None] | Non
 
 
 __all__ = [
+    "DECISIVE_MARGIN",
     "DEFAULT_GATES",
     "ParityResult",
     "compare",
+    "decisive_pixels",
     "format_report",
     "require_parity",
     "run_onnx",

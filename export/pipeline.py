@@ -29,7 +29,12 @@ import numpy as np
 import onnx
 
 from edgeseg import __version__
-from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
+from edgeseg.backends.tensorrt import (
+    PLUGIN_NAMESPACE,
+    PLUGIN_OP_TYPE,
+    PLUGIN_VERSION,
+    check_unpool,
+)
 from edgeseg.calibration.int8 import Int8Options
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
@@ -55,6 +60,11 @@ FILE_NAMES = {
     "fp16_trt_onnx": "model.fp16.trt.onnx",
     "int8_onnx": "model.int8.onnx",
     "int8_trt_onnx": "model.int8.trt.onnx",
+    # --unpool native: the standard-op block graph TensorRT builds from (model.onnx holds the
+    # MaxUnpool form, which TensorRT's parser rejects), written beside the engine.
+    "native_onnx": "model.native.onnx",
+    "fp16_native_onnx": "model.fp16.native.onnx",
+    "int8_native_onnx": "model.int8.native.onnx",
     "engine": "model.engine",
 }
 
@@ -93,15 +103,17 @@ class ExportPlan:
     workspace_mb: int | None = None
     samples: int = 2
     int8: Int8Options | None = None
+    unpool: str = "plugin"
 
 
 @dataclass(frozen=True)
 class EngineTools:
-    """TensorRT, the plugin library and the GPU, found by the engine preflight."""
+    """TensorRT, the plugin library (None for ``--unpool native``) and the GPU, found by the
+    engine preflight."""
 
     module: ModuleType  # edgeseg.export.engine
     trt: Any
-    library: Path
+    library: Path | None
     gpu: Any  # edgeseg.backends.cuda.GpuInfo
 
     @property
@@ -203,6 +215,11 @@ def plan_export(
         )
     if plan.opset is not None:
         check_opset(int(plan.opset))
+    check_unpool(plan.unpool)
+    if plan.unpool != "plugin" and not plan.engine:
+        raise EdgesegError(
+            f"--unpool {plan.unpool} chooses how an engine unpools; add --format engine"
+        )
     return plan
 
 
@@ -212,7 +229,7 @@ def engine_tools(plan: ExportPlan) -> EngineTools | None:
         return None
     from edgeseg.export import engine as engine_mod
 
-    trt, library, gpu = engine_mod.preflight()
+    trt, library, gpu = engine_mod.preflight(unpool=plan.unpool)
     return EngineTools(engine_mod, trt, library, gpu)
 
 
@@ -376,6 +393,7 @@ def export_checkpoint(
     workspace_mb: int | None = None,
     samples: int = 2,
     int8: Int8Options | None = None,
+    unpool: str = "plugin",
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Export a checkpoint (or an edgeseg ONNX) to ``out_dir``; see the module doc for steps.
@@ -403,6 +421,7 @@ def export_checkpoint(
         workspace_mb=workspace_mb,
         samples=samples,
         int8=int8,
+        unpool=unpool,
     )
     tools = engine_tools(plan)  # TensorRT, GPU, plugin: all checked before the slow part
     produced = graphs_from_onnx(plan) if plan.from_onnx else graphs_from_checkpoint(plan, log)
@@ -451,10 +470,46 @@ def _engine_source(
     build_plan = tools.module.precision_plan(tools.major, precision, float_fp16=plan.fp16)
     roles = {"fp16": "fp16_trt_onnx", "int8": "int8_trt_onnx"}
     role = roles.get(build_plan.onnx_precision, "trt_onnx")
-    if role in result.files:
-        return precision, role
-    if role == "trt_onnx":  # TensorRT 10.x given an FP16 graph: its FP16 flag builds it too
-        return precision, "fp16_trt_onnx"
+    if role not in result.files and role == "trt_onnx":
+        role = "fp16_trt_onnx"  # TensorRT 10.x given an FP16 graph: its FP16 flag builds it too
+    elif role not in result.files:
+        _write_fp16_trt_graph(plan, tools, produced, result, log)
+    if plan.unpool == "native":
+        return precision, _write_native_graph(plan, produced, result, role, log)
+    return precision, role
+
+
+def _write_native_graph(
+    plan: ExportPlan,
+    produced: _Produced,
+    result: ExportResult,
+    trt_role: str,
+    log: Callable[[str], None],
+) -> str:
+    """Write the plugin-free block graph of ``trt_role`` (model[.fp16|.int8].native.onnx).
+
+    Written, not kept in memory: the engine card names it as the source to rebuild from
+    (``edgeseg export model.native.onnx --format engine --unpool native`` on a machine without
+    torch), the parser's errors point at a file one can open, and trtexec/Polygraphy take it too.
+    """
+    role = trt_role.replace("trt_onnx", "native_onnx")
+    graph = reexpand_plugins(produced.graphs.models[trt_role])
+    precision = produced.graphs.precision[trt_role]
+    card = _onnx_card(produced.card, role, precision, _opset_of(graph), produced.dynamic)
+    attach_card(graph, card.replace(build={**card.build, "unpool": "native"}))
+    result.files[role] = save_onnx(graph, plan.out / FILE_NAMES[role])
+    log(f"wrote {result.files[role]} ({precision}, unpooling in standard ops, no plugin)")
+    return role
+
+
+def _write_fp16_trt_graph(
+    plan: ExportPlan,
+    tools: EngineTools,
+    produced: _Produced,
+    result: ExportResult,
+    log: Callable[[str], None],
+) -> None:
+    role = "fp16_trt_onnx"
     # TensorRT 11.x FP16 from an FP32 graph: convert, then rewrite (as for INT8).
     graphs = produced.graphs
     fp32_portable = reexpand_plugins(graphs.models["trt_onnx"])
@@ -465,7 +520,6 @@ def _engine_source(
     )
     result.files[role] = save_onnx(graphs.models[role], plan.out / FILE_NAMES[role])
     log(f"wrote {result.files[role]} (fp16, for TensorRT {tools.trt.__version__})")
-    return precision, role
 
 
 def build_and_check_engine(
@@ -486,13 +540,14 @@ def build_and_check_engine(
         precision=precision,
         workspace_mb=plan.workspace_mb or tools.module.DEFAULT_WORKSPACE_MB,
         plugin_library=tools.library,
+        unpool=plan.unpool,
         log=log,
     )
     result.files["engine"] = engine_path
     result.engine_card = built.card
     log(
-        f"wrote {engine_path} and {engine_path.name}.json ({precision}, TensorRT "
-        f"{tools.trt.__version__}, {built.gpu.name})"
+        f"wrote {engine_path} and {engine_path.name}.json ({precision}, {plan.unpool} "
+        f"unpooling, TensorRT {tools.trt.__version__}, {built.gpu.name})"
     )
     if not plan.check:
         return
@@ -502,7 +557,9 @@ def build_and_check_engine(
     if precision == "int8":
         reference = produced.graphs.models["int8_onnx"]
     expected = parity_mod.run_onnx(reference, inputs)
-    actual = tools.module.run_engine(engine_path, inputs, plugin_library=tools.library)
+    actual = tools.module.run_engine(
+        engine_path, inputs, plugin_library=tools.library, unpool=plan.unpool
+    )
     engine_result = parity_mod.compare(
         FILE_NAMES["engine"],
         "TensorRT against ONNX Runtime",

@@ -3,9 +3,10 @@
 Opening an engine checks, in this order, each with one line that says what to do:
 
 1. the sidecar card exists (engines cannot hold metadata portably);
-2. the unpooling plugin library exists at its one documented place
-   (:func:`edgeseg.backends.tensorrt.plugin_library_path`; every edgeseg architecture unpools,
-   so every engine needs it); ``edgeseg plugin build`` puts it there;
+2. for an engine that unpools with the plugin (its card's ``build.unpool``; ``native``
+   engines, built with ``--unpool native``, need no plugin), the plugin library exists at its
+   one documented place (:func:`edgeseg.backends.tensorrt.plugin_library_path`);
+   ``edgeseg plugin build`` puts it there;
 3. the ``tensorrt`` Python package imports (10.x or 11.x);
 4. a CUDA binding is installed, for the GPU buffers (:mod:`edgeseg.backends.cuda`);
 5. the card's ``build`` record matches this machine: TensorRT version, GPU (name and compute
@@ -28,6 +29,7 @@ import numpy as np
 
 from edgeseg.backends.tensorrt import (
     check_engine_compat,
+    engine_unpool,
     import_tensorrt,
     installed_plugin_version,
     rebuild_command,
@@ -49,7 +51,8 @@ class TensorRTBackend(Backend):
         self.path = path = Path(path)
         self.card = read_sidecar(path)
         self.output = self.card.output
-        library = require_plugin_library()
+        unpool = engine_unpool(self.card)
+        library = require_plugin_library() if unpool == "plugin" else None
         trt = import_tensorrt()
         cuda = load_cuda()
         gpu_name, capability = cuda.device_identity()
@@ -58,13 +61,14 @@ class TensorRTBackend(Backend):
             tensorrt=trt.__version__,
             gpu=gpu_name,
             compute_capability=capability,
-            plugin_version=installed_plugin_version(library),
+            plugin_version=installed_plugin_version(library) if library else None,
             engine=path,
         )
         rebuild = f"rebuild it here: {rebuild_command(self.card, path)}"
         self.engine = TensorRTEngine(
             path,
             plugin_library=library,
+            unpool=unpool,
             cuda=cuda,
             use_cuda_graph=use_cuda_graph,
             rebuild_hint=rebuild,

@@ -39,7 +39,9 @@ from edgeseg.apps.bench_report import BenchReport, BenchRow, machine_info
 from edgeseg.card import PRECISIONS
 from edgeseg.errors import EdgesegError
 
-BENCH_BACKENDS = ("onnxruntime", "torch", "tensorrt")
+#: ``tensorrt`` unpools with edgeseg's plugin, ``tensorrt-native`` with TensorRT's own layers
+#: (``--unpool native``): side by side, the plugin's benefit.
+BENCH_BACKENDS = ("onnxruntime", "torch", "tensorrt", "tensorrt-native")
 DEFAULT_SIZES = ((360, 480), (720, 960))
 
 
@@ -156,7 +158,8 @@ def open_segmenter(
             context = functools.partial(torch.autocast, "cuda", dtype=torch.float16)
         segmenter = Segmenter(artifacts.checkpoint(hw), "torch", threads=threads)
     else:
-        segmenter = Segmenter(artifacts.engine(hw, precision), "tensorrt")
+        unpool = "native" if backend == "tensorrt-native" else "plugin"
+        segmenter = Segmenter(artifacts.engine(hw, precision, unpool), "tensorrt")
     try:
         yield segmenter, context
     finally:

@@ -52,7 +52,7 @@ class Artifacts:
         self.model: Any = None
         self._protos: dict[tuple[tuple[int, int], str], Any] = {}
         self._files: dict[tuple[str, tuple[int, int], str], Path | Skip] = {}
-        self._tensorrt: tuple[Any, ...] | Skip | None = None
+        self._tensorrt: dict[str, tuple[Any, ...] | Skip] = {}
         if self.kind == "pt":
             try:
                 from edgeseg.checkpoint import load_model
@@ -152,47 +152,63 @@ class Artifacts:
 
         return self._cached(("pt", hw, "fp32"), build)
 
-    def tensorrt_tools(self) -> tuple[Any, ...]:
-        """(engine module, trt, plugin library), after the export stage's own preflight
-        (TensorRT 10/11, a GPU with a CUDA binding, the built plugin); Skip naming what is
-        missing. Checked once: the answer is the same for every row."""
-        if self._tensorrt is None:
+    def tensorrt_tools(self, unpool: str = "plugin") -> tuple[Any, ...]:
+        """(engine module, trt, plugin library or None), after the export stage's own preflight
+        (TensorRT 10/11, a GPU with a CUDA binding, for ``plugin`` the built plugin); Skip naming
+        what is missing. Checked once per unpooling: the answer is the same for every row."""
+        if unpool not in self._tensorrt:
             try:
                 from edgeseg.export import engine as engine_mod
 
-                trt, library, _gpu = engine_mod.preflight()
-                self._tensorrt = (engine_mod, trt, library)
+                trt, library, _gpu = engine_mod.preflight(unpool=unpool)
+                self._tensorrt[unpool] = (engine_mod, trt, library)
             except ImportError as exc:
-                self._tensorrt = Skip(str(missing_extra(exc.name or "onnx", "export")))
+                self._tensorrt[unpool] = Skip(str(missing_extra(exc.name or "onnx", "export")))
             except EdgesegError as exc:
-                self._tensorrt = Skip(str(exc))
-        if isinstance(self._tensorrt, Skip):
-            raise self._tensorrt
-        return self._tensorrt
+                self._tensorrt[unpool] = Skip(str(exc))
+        found = self._tensorrt[unpool]
+        if isinstance(found, Skip):
+            raise found
+        return found
 
-    def engine(self, hw: tuple[int, int], precision: str) -> Path:
+    def engine(self, hw: tuple[int, int], precision: str, unpool: str = "plugin") -> Path:
+        """An engine at ``hw``/``precision`` with the plugin or the native unpooling (an engine
+        file: itself, when it holds that unpooling)."""
         if self.kind == "engine":
+            from edgeseg.backends.tensorrt import engine_unpool
+
+            if engine_unpool(self.card) != unpool:
+                raise Skip(f"{self.path.name} holds {engine_unpool(self.card)} unpooling")
             return self.path
 
         def build() -> Path:
-            engine_mod, trt, library = self.tensorrt_tools()
+            engine_mod, trt, library = self.tensorrt_tools(unpool)
             from edgeseg.export.onnx_io import save_onnx
             from edgeseg.export.trt_graph import to_trt_graph
-            from edgeseg.unpool_graph import plugin_nodes
+            from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins
 
             plan = engine_mod.precision_plan(engine_mod.tensorrt_major(trt.__version__), precision)
             proto = self.onnx_proto(hw, plan.onnx_precision)
             graph = proto if plugin_nodes(proto) else to_trt_graph(proto)
+            kind = "trt"
+            if unpool == "native":
+                graph, kind = reexpand_plugins(graph), "native"
             stem = f"model_{hw[0]}x{hw[1]}_{precision}"
-            source = save_onnx(graph, self.workdir / f"{stem}.trt.onnx")
-            target = self.workdir / f"{stem}.engine"
+            source = save_onnx(graph, self.workdir / f"{stem}.{kind}.onnx")
+            target = self.workdir / f"{stem}.{unpool}.engine"
             card = self.card_at(hw, precision)
             engine_mod.build_engine(
-                source, target, card, precision=precision, plugin_library=library, log=self.log
+                source,
+                target,
+                card,
+                precision=precision,
+                plugin_library=library,
+                unpool=unpool,
+                log=self.log,
             )
             return target
 
-        return self._cached(("engine", hw, precision), build)
+        return self._cached((f"engine-{unpool}", hw, precision), build)
 
 
 def _onnx_card(path: Path) -> Any:

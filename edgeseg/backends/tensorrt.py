@@ -47,8 +47,25 @@ TENSORRT_MISSING = (
     "the machine that runs them"
 )
 
-#: Keys of an engine card's ``build`` that an engine must carry.
+#: How an engine unpools: ``plugin`` (edgeseg's CUDA plugin, from ``*.trt.onnx``) or
+#: ``native`` (TensorRT's own layers, from the standard-op block graph; no plugin loaded).
+UNPOOL_FORMS = ("plugin", "native")
+
+#: Keys of an engine card's ``build`` that an engine must carry (``plugin_version``: plugin
+#: engines only).
 ENGINE_FACTS = ("tensorrt", "gpu", "compute_capability", "plugin_version")
+
+
+def engine_unpool(card: ModelCard) -> str:
+    """How the engine a card describes unpools (cards written before ``--unpool``: plugin)."""
+    return str(card.build.get("unpool", "plugin"))
+
+
+def check_unpool(unpool: str) -> str:
+    """``unpool`` if it is one of UNPOOL_FORMS, else a one-line error naming them."""
+    if unpool not in UNPOOL_FORMS:
+        raise EdgesegError(f"unknown --unpool {unpool!r}; choose one of: {', '.join(UNPOOL_FORMS)}")
+    return unpool
 
 
 # --- versions ------------------------------------------------------------------------------------
@@ -97,13 +114,21 @@ def plugin_library_path() -> Path:
     return base / LIBRARY_NAME
 
 
+#: The way on without the plugin, named wherever the plugin is missing or refused.
+NATIVE_HINT = (
+    "or, to go on now without it, build the engine with --unpool native (TensorRT's own "
+    "layers, no plugin)"
+)
+
+
 def require_plugin_library(path: str | Path | None = None) -> Path:
     """The built plugin library, or a one-line error giving the command that builds it."""
     library = Path(path) if path is not None else plugin_library_path()
     if not library.is_file():
         raise EdgesegError(
             f"the edgeseg TensorRT plugin is not built ({library} is missing); build it on this "
-            f"machine with: edgeseg plugin build (or set {PLUGIN_DIR_ENV} to its folder)"
+            f"machine with: edgeseg plugin build (or set {PLUGIN_DIR_ENV} to its folder); "
+            f"{NATIVE_HINT}"
         )
     return library
 
@@ -123,6 +148,45 @@ def installed_plugin_version(library: str | Path) -> str | None:
     return str(version) if version is not None else None
 
 
+def plugin_build_problem(library: str | Path, tensorrt_version: str) -> str | None:
+    """Why ``library`` cannot serve TensorRT ``tensorrt_version``, or None when it can.
+
+    The plugin implements TensorRT's C++ interfaces (``IPluginV3``, ``ILoggerFinder``) whose
+    layout is only promised within one major.minor release, so a library compiled against
+    another major.minor's headers (its build record's ``tensorrt_headers``) is refused rather
+    than loaded into a process it may crash. A library without a build record (compiled by
+    hand with CMake) cannot be checked and is let through; ``edgeseg doctor`` warns about it.
+    """
+    info = plugin_build_info(library)
+    built = info.get("tensorrt_headers")
+    if built:
+        try:
+            same = parse_version(str(built))[:2] == parse_version(tensorrt_version)[:2]
+        except EdgesegError:
+            same = False
+        if not same:
+            return (
+                f"{Path(library).name} was built against TensorRT {built} headers and this is "
+                f"TensorRT {tensorrt_version}"
+            )
+    version = info.get("plugin_version")
+    if version is not None and str(version) != PLUGIN_VERSION:
+        return (
+            f"{Path(library).name} is plugin version {version} and this edgeseg needs version "
+            f"{PLUGIN_VERSION}"
+        )
+    return None
+
+
+def check_plugin_build(library: str | Path, tensorrt_version: str) -> None:
+    """Refuse, in one line with the fix, a plugin library built for another TensorRT."""
+    problem = plugin_build_problem(library, tensorrt_version)
+    if problem is not None:
+        raise EdgesegError(
+            f"{problem}; rebuild it on this machine with: edgeseg plugin build; {NATIVE_HINT}"
+        )
+
+
 _LOADED: dict[str, Any] = {}
 _LOAD_LOCK = threading.Lock()
 
@@ -132,7 +196,8 @@ def load_plugin(trt: Any, library: str | Path | None = None) -> Any:
 
     When the registry already has the creator (loaded earlier in this process, by this function
     or by the application), nothing is loaded again. Raises EdgesegError, one line with the fix,
-    when the library is missing, fails to load, or does not provide the creator.
+    when the library is missing, was built for another TensorRT major.minor or plugin version
+    (:func:`check_plugin_build`), fails to load, or does not provide the creator.
     """
     library = require_plugin_library(library)
     with _LOAD_LOCK:
@@ -143,6 +208,7 @@ def load_plugin(trt: Any, library: str | Path | None = None) -> Any:
         if _creator(registry) is not None:
             _LOADED[key] = None  # registered by someone else: nothing of ours to keep
             return None
+        check_plugin_build(library, trt.__version__)
         try:
             handle = registry.load_library(str(library))
         except RuntimeError:
@@ -150,7 +216,7 @@ def load_plugin(trt: Any, library: str | Path | None = None) -> Any:
         if not handle:
             raise EdgesegError(
                 f"TensorRT {trt.__version__} could not load {library}; rebuild it on this "
-                "machine with: edgeseg plugin build"
+                f"machine with: edgeseg plugin build; {NATIVE_HINT}"
             )
         if _creator(registry) is None:
             raise EdgesegError(
@@ -183,18 +249,23 @@ def engine_build_facts(
     gpu: str,
     compute_capability: str,
     precision: str,
-    plugin_version: str,
+    plugin_version: str | None,
     edgeseg: str,
+    unpool: str = "plugin",
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``card.build`` record of an engine (extra keys: source ONNX, profile, workspace...)."""
+    """The ``card.build`` record of an engine (extra keys: source ONNX, profile, workspace...).
+
+    ``unpool``: which unpooling the engine holds; a native engine has no ``plugin_version``.
+    """
     return {
         "tensorrt": str(tensorrt),
         "cuda": str(cuda),
         "gpu": str(gpu),
         "compute_capability": str(compute_capability),
         "precision": precision,
-        "plugin_version": str(plugin_version),
+        "unpool": check_unpool(unpool),
+        "plugin_version": str(plugin_version) if unpool == "plugin" else None,
         "edgeseg": str(edgeseg),
         **extra,
     }
@@ -202,10 +273,12 @@ def engine_build_facts(
 
 def rebuild_command(card: ModelCard, engine: str | Path) -> str:
     """The command that rebuilds ``engine`` on this machine from the ONNX it was built from."""
-    source = card.build.get("source_onnx") or "model.trt.onnx"
+    native = engine_unpool(card) == "native"
+    source = card.build.get("source_onnx") or ("model.onnx" if native else "model.trt.onnx")
     folder = Path(engine).parent
     source_path = folder / source if str(folder) not in ("", ".") else Path(source)
     flag = " --fp16" if card.precision == "fp16" else ""
+    flag += " --unpool native" if native else ""
     return f"edgeseg export {source_path} --format engine{flag} --out {folder}"
 
 
@@ -224,7 +297,8 @@ def check_engine_compat(
     ``plugin_version`` is the installed plugin's (None skips that comparison).
     """
     name = Path(engine).name
-    missing = [key for key in ENGINE_FACTS if not card.build.get(key)]
+    needed = [k for k in ENGINE_FACTS if k != "plugin_version" or engine_unpool(card) == "plugin"]
+    missing = [key for key in needed if not card.build.get(key)]
     if missing:
         raise EdgesegError(
             f"{name} has no record of what built it ({', '.join(missing)} missing from its card); "
@@ -241,7 +315,11 @@ def check_engine_compat(
             f"GPU {build['gpu']} (compute {build['compute_capability']}), this machine has {gpu} "
             f"(compute {compute_capability})"
         )
-    if plugin_version is not None and str(build["plugin_version"]) != str(plugin_version):
+    if (
+        plugin_version is not None
+        and engine_unpool(card) == "plugin"
+        and str(build["plugin_version"]) != str(plugin_version)
+    ):
         reasons.append(
             f"unpooling plugin version {build['plugin_version']}, installed {plugin_version}"
         )

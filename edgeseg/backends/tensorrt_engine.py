@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.backends.cuda import CudaApi, load_cuda
-from edgeseg.backends.tensorrt import import_tensorrt, load_plugin
+from edgeseg.backends.tensorrt import check_unpool, import_tensorrt, load_plugin
 from edgeseg.errors import EdgesegError
 
 
@@ -46,7 +46,8 @@ class TensorRTEngine:
     """One engine file, one execution context, one stream; not thread-safe.
 
     ``plugin_library``: the plugin to register first (default: its one documented path); the
-    load happens once per process (:func:`edgeseg.backends.tensorrt.load_plugin`). ``cuda``: an
+    load happens once per process (:func:`edgeseg.backends.tensorrt.load_plugin`). ``unpool``:
+    ``"native"`` for an engine built without the plugin (nothing is loaded). ``cuda``: an
     already loaded :class:`~edgeseg.backends.cuda.CudaApi`. Raises EdgesegError when the engine
     cannot be deserialized or does not have one input and one output.
     """
@@ -56,6 +57,7 @@ class TensorRTEngine:
         path: str | Path,
         *,
         plugin_library: str | Path | None = None,
+        unpool: str = "plugin",
         cuda: CudaApi | None = None,
         use_cuda_graph: bool = True,
         rebuild_hint: str = "rebuild it with edgeseg export",
@@ -66,7 +68,8 @@ class TensorRTEngine:
         self.cuda = cuda or load_cuda()
         self.logger = make_logger(trt)
         trt.init_libnvinfer_plugins(self.logger, "")  # TensorRT's own plugins, then ours
-        load_plugin(trt, plugin_library)
+        if check_unpool(unpool) == "plugin":
+            load_plugin(trt, plugin_library)
         self._graph: Any = None
         self._graph_batch = 0
         self._bound_batch = 0
@@ -230,10 +233,15 @@ class TensorRTEngine:
 
 
 def run_engine(
-    engine_path: str | Path, inputs: np.ndarray, plugin_library: str | Path | None = None
+    engine_path: str | Path,
+    inputs: np.ndarray,
+    plugin_library: str | Path | None = None,
+    unpool: str = "plugin",
 ) -> np.ndarray:
     """Run an engine once over (N, 3, H, W) float32 ``inputs``; returns its output on the host."""
-    engine = TensorRTEngine(engine_path, plugin_library=plugin_library, use_cuda_graph=False)
+    engine = TensorRTEngine(
+        engine_path, plugin_library=plugin_library, unpool=unpool, use_cuda_graph=False
+    )
     try:
         return engine.run(np.ascontiguousarray(inputs, dtype=engine.input_dtype))
     finally:

@@ -30,7 +30,7 @@ def _split(text: str | None) -> list[str] | None:
 )
 @click.option(
     "--backends",
-    default="onnxruntime,torch,tensorrt",
+    default="onnxruntime,torch,tensorrt,tensorrt-native",
     show_default=True,
     help="Comma-separated; one that cannot run here gives rows 'skipped: <reason>'.",
 )

@@ -23,6 +23,15 @@ import click
     help="onnx: model.onnx + model.trt.onnx; engine: also model.engine (TensorRT, GPU).",
 )
 @click.option(
+    "--unpool",
+    type=click.Choice(["plugin", "native"]),
+    default="plugin",
+    show_default=True,
+    help="How the engine unpools: plugin (edgeseg's CUDA plugin: edgeseg plugin build) or "
+    "native (TensorRT's own layers from the standard-op graph, no plugin; also written as "
+    "model.native.onnx). With --format engine.",
+)
+@click.option(
     "--fp16",
     is_flag=True,
     help="Also write FP16 ONNX files (FP32 inputs/outputs); build an FP16 engine.",
@@ -120,6 +129,7 @@ def export_command(
     source: str,
     out: str,
     fmt: str,
+    unpool: str,
     fp16: bool,
     dynamic: bool,
     argmax: bool,
@@ -148,6 +158,7 @@ def export_command(
       edgeseg export runs/camvid/best.pt --out export/
       edgeseg export runs/camvid/best.pt --out export/ --format engine --fp16 --argmax
       edgeseg export export/model.trt.onnx --format engine --fp16 --out export/
+      edgeseg export export/model.onnx --format engine --unpool native --out export/
       edgeseg export runs/camvid/best.pt --int8 --calib-data ../shared/datasets/camvid --report
       edgeseg export runs/camvid/best.pt --int8 --calib-data frames/ --keep-float 2 --fp16
     """
@@ -189,5 +200,6 @@ def export_command(
         tolerance=tolerance,
         workspace_mb=workspace_mb,
         int8=options,
+        unpool=unpool,
         log=click.echo,
     )

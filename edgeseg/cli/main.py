@@ -32,6 +32,7 @@ def cli() -> None:
 def _register() -> None:
     from edgeseg.cli.bench import bench_command
     from edgeseg.cli.demo import demo_command
+    from edgeseg.cli.doctor import doctor_command
     from edgeseg.cli.evaluate import eval_command
     from edgeseg.cli.export import export_command
     from edgeseg.cli.plugin import plugin_group
@@ -45,6 +46,7 @@ def _register() -> None:
     cli.add_command(run_command)
     cli.add_command(demo_command)
     cli.add_command(bench_command)
+    cli.add_command(doctor_command)
 
 
 _register()

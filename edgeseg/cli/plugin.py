@@ -32,8 +32,16 @@ def plugin_group() -> None:
     "--cuda-arch",
     help="CUDA architectures, e.g. 87 (Jetson Orin) or 86;89.  [default: this machine's GPU]",
 )
+@click.option(
+    "--cxx-standard",
+    type=click.Choice(["17", "20"]),
+    help="C++ standard.  [default: 17; 20 for TensorRT 11.5 and later]",
+)
 def plugin_build_command(
-    tensorrt_include: str | None, tensorrt_lib: str | None, cuda_arch: str | None
+    tensorrt_include: str | None,
+    tensorrt_lib: str | None,
+    cuda_arch: str | None,
+    cxx_standard: str | None,
 ) -> None:
     """Compile the plugin with CMake against the installed TensorRT and CUDA.
 
@@ -45,7 +53,10 @@ def plugin_build_command(
     from edgeseg.export.plugin import build_plugin
 
     path = build_plugin(
-        tensorrt_include=tensorrt_include, tensorrt_lib=tensorrt_lib, cuda_arch=cuda_arch
+        tensorrt_include=tensorrt_include,
+        tensorrt_lib=tensorrt_lib,
+        cuda_arch=cuda_arch,
+        cxx_standard=int(cxx_standard) if cxx_standard else None,
     )
     click.echo(f"built {path}")
 

@@ -36,6 +36,7 @@ from edgeseg.export.plugin import SOURCE_FILES, source_dir
 CONFIG_NAME = "edgeseg_plugin_config.json"  # written by CMakeLists.txt into the build folder
 MIN_CMAKE = (3, 18)
 MIN_TENSORRT_MAJOR = 10
+CXX_STANDARDS = (17, 20)
 
 # Where TensorRT's Debian packages (desktop and JetPack) and the tar install put NvInfer.h.
 SYSTEM_TENSORRT_INCLUDE_DIRS: tuple[Path, ...] = (
@@ -268,6 +269,7 @@ def build_plugin(
     tensorrt_lib: str | Path | None = None,
     cuda_arch: str | None = None,
     build_dir: str | Path | None = None,
+    cxx_standard: int | None = None,
 ) -> Path:
     """Compile the plugin and install it at :func:`plugin_library_path`; returns that path.
 
@@ -277,6 +279,7 @@ def build_plugin(
     version (the plugin links no TensorRT library). ``cuda_arch``: e.g. ``"87"`` or ``"86;89"``
     (default: the local GPU's, else CMakeLists.txt's default). ``build_dir``: where CMake works
     (default: a temporary folder, removed after a successful build, kept with its log otherwise).
+    ``cxx_standard``: 17 or 20 (default: CMakeLists.txt's, 17, or 20 for TensorRT 11.5+).
 
     A JSON record of what it was built against (TensorRT headers' version, CUDA version,
     architectures, plugin version) is written beside the library. Raises EdgesegError, one line,
@@ -321,6 +324,10 @@ def build_plugin(
         configure.append(f"-DTENSORRT_LIB_DIR={lib_dir}")
     if arch:
         configure.append(f"-DCMAKE_CUDA_ARCHITECTURES={arch}")
+    if cxx_standard is not None:
+        if int(cxx_standard) not in CXX_STANDARDS:
+            raise EdgesegError(f"C++ standard {cxx_standard} is not one of 17, 20")
+        configure.append(f"-DEDGESEG_CXX_STANDARD={int(cxx_standard)}")
     _run_logged(configure, log, "configuration")
     jobs = str(max(1, min(os.cpu_count() or 1, 8)))
     _run_logged([str(cmake), "--build", str(binary), "--parallel", jobs], log, "compilation")
@@ -341,6 +348,7 @@ def build_plugin(
             "tensorrt_include": str(include),
             "cuda": resolved.get("cuda_version", "unknown"),
             "cuda_architectures": resolved.get("cuda_architectures", arch or "default"),
+            "cxx_standard": resolved.get("cxx_standard", "unknown"),
             "sources_sha256": sources_digest(),
         },
         target.with_name(BUILD_INFO_NAME),

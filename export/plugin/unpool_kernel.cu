@@ -73,10 +73,26 @@ cudaError_t launchTyped(
     {
         blocks = maxBlocks;
     }
-    unpoolKernel<T, kPaired, Index><<<static_cast<unsigned int>(blocks), kThreadsPerBlock, 0, stream>>>(
-        static_cast<T const*>(decoder), static_cast<T const*>(prepool), static_cast<T*>(out), h, w,
-        static_cast<Index>(windows));
-    return cudaGetLastError();
+    T const* decoderT = static_cast<T const*>(decoder);
+    T const* prepoolT = static_cast<T const*>(prepool);
+    T* outT = static_cast<T*>(out);
+    Index total = static_cast<Index>(windows);
+    void* args[] = {&decoderT, &prepoolT, &outT, &h, &w, &total};
+    // The launch's own status, from cudaLaunchKernel's return value. Reading cudaGetLastError()
+    // after a <<<>>> launch would instead report (and reset) whatever error an earlier, unrelated
+    // runtime call of this thread left behind, blaming the plugin and hiding it from its owner.
+    // A sticky error of an earlier asynchronous launch is still returned: the context is lost.
+    cudaError_t const before = cudaPeekAtLastError();
+    cudaError_t const status = cudaLaunchKernel(reinterpret_cast<void const*>(&unpoolKernel<T, kPaired, Index>),
+        dim3(static_cast<unsigned int>(blocks)), dim3(kThreadsPerBlock), args, 0, stream);
+    if (status != cudaSuccess && before == cudaSuccess)
+    {
+        // Our own failure, reported through the return value: take it back out of the thread's
+        // last-error slot so the next caller of cudaGetLastError() does not see it a second time.
+        // An error that was already there stays for its owner.
+        static_cast<void>(cudaGetLastError());
+    }
+    return status;
 }
 
 template <typename T>

@@ -1,15 +1,19 @@
 """Real CMake builds of the TensorRT plugin against TensorRT headers.
 
-The builds run when ``EDGESEG_TRT_HEADERS`` names a folder holding one or more TensorRT include
-folders (``v10.3.0/include``, ``v11.1/include``, ...) or is one itself; they need cmake and nvcc,
-not TensorRT's libraries nor a GPU. Each build is checked with ``nm``: it exports getCreators and
-setLoggerFinder and needs no libnvinfer symbol. A small C++ program, compiled against the same
-headers, then loads the library the way TensorRT's registry does (dlopen + getCreators) and drives
-the plugin's build-time and runtime methods that need no GPU.
+The builds run when ``EDGESEG_TRT_HEADERS`` names one or more folders (``os.pathsep``-separated)
+holding TensorRT include folders (``v10.3.0/include``, ``v11.1/include``, ...) or being one; they
+need cmake and nvcc, not TensorRT's libraries nor a GPU. Every header set found is built as C++17
+and as C++20 (TensorRT 11.5 and later need C++20; older headers must keep building as C++17), so
+each test id names the TensorRT headers and the standard. Each build is checked with ``nm``: it
+exports getCreators and setLoggerFinder and needs no libnvinfer symbol. A small C++ program,
+compiled against the same headers in the same standard, then loads the library the way
+TensorRT's registry does (dlopen + getCreators) and drives the plugin's build-time and runtime
+methods that need no GPU.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,26 +25,91 @@ from edgeseg.export import plugin
 from edgeseg.export.plugin import build
 
 HEADERS_ENV = "EDGESEG_TRT_HEADERS"
-# Jetson Orin and Hopper: one embedded and one desktop architecture keep the build short.
-TEST_CUDA_ARCH = os.environ.get("EDGESEG_TEST_CUDA_ARCH", "87;90")
+# Jetson Orin: one architecture keeps each of the builds short (the kernel's code does not
+# depend on the TensorRT headers; tests/export/test_plugin_gpu.py runs it on a lent GPU).
+TEST_CUDA_ARCH = os.environ.get("EDGESEG_TEST_CUDA_ARCH", "87")
+CXX_STANDARDS = (17, 20)
 
 
 # --- real builds against TensorRT headers ---------------------------------------------------
 
 
-def _header_sets() -> list:
+def header_folders(value: str | None) -> list[Path]:
+    """Every TensorRT include folder under the ``os.pathsep``-separated roots of ``value``."""
+    found: list[Path] = []
+    for root in (value or "").split(os.pathsep):
+        if not root:
+            continue
+        base = Path(root)
+        found += [base] if (base / "NvInfer.h").is_file() else []
+        found += sorted({p.parent for p in base.glob("*/NvInfer.h")})
+        found += sorted({p.parent for p in base.glob("*/include/NvInfer.h")})
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def _header_sets(full_builds: bool) -> list:
+    """(headers, standard) params. Every header set x both standards for the source compile;
+    for full CMake builds (nvcc too: slow), every header set at C++17 and the newest at C++20
+    too (the kernel includes no TensorRT header, so one C++20 nvcc build covers it)."""
     root = os.environ.get(HEADERS_ENV)
-    if not root:
-        reason = f"{HEADERS_ENV} is not set (a folder of TensorRT include folders)"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-headers")]
-    base = Path(root)
-    found = [base] if (base / "NvInfer.h").is_file() else []
-    found += sorted({p.parent for p in base.glob("*/NvInfer.h")})
-    found += sorted({p.parent for p in base.glob("*/include/NvInfer.h")})
+    found = header_folders(root)
     if not found:
-        reason = f"no NvInfer.h in {base}, {base}/*/ or {base}/*/include/"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-headers")]
-    return [pytest.param(p, id=p.parent.name if p.name == "include" else p.name) for p in found]
+        reason = (
+            f"{HEADERS_ENV} is not set (folders of TensorRT include folders)"
+            if not root
+            else f"no NvInfer.h in {root}, its */ or */include/"
+        )
+        return [pytest.param(None, 17, marks=pytest.mark.skip(reason=reason), id="no-headers")]
+    versions = {folder: build.tensorrt_header_version(folder) for folder in found}
+    newest = max(found, key=versions.__getitem__)
+    params = []
+    for folder in found:
+        version = ".".join(map(str, versions[folder]))
+        for standard in CXX_STANDARDS:
+            if full_builds and standard != 17 and folder != newest:
+                continue
+            params.append(pytest.param(folder, standard, id=f"trt{version}-c++{standard}"))
+    return params
+
+
+def _cuda_include() -> Path:
+    """Where cuda_runtime_api.h is (TensorRT's headers include it), as nvcc itself reports."""
+    nvcc = build.find_nvcc()
+    dry = subprocess.run(
+        [str(nvcc), "--dryrun", "-E", "-x", "cu", "/dev/null"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for token in dry.stderr.replace('"', " ").split():
+        if token.startswith("-I") and (Path(token[2:]) / "cuda_runtime_api.h").is_file():
+            return Path(token[2:])
+    pytest.skip(f"cannot find cuda_runtime_api.h through {nvcc} --dryrun")
+
+
+@pytest.mark.parametrize(("headers", "standard"), _header_sets(full_builds=False))
+def test_plugin_sources_compile_against_the_headers(headers: Path, standard: int) -> None:
+    """unpool_plugin.cpp (the part that includes TensorRT) as C++17 and C++20, warnings on."""
+    _require_build_tools()
+    cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("g++ (C++ compiler) not found")
+    cuda_include = _cuda_include()
+    command = [
+        cxx,
+        f"-std=c++{standard}",
+        "-fsyntax-only",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-isystem",
+        str(headers),
+        "-isystem",
+        str(cuda_include),
+        str(plugin.source_dir() / "unpool_plugin.cpp"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
 
 
 def _require_build_tools() -> None:
@@ -60,42 +129,58 @@ def _symbols(library: Path, which: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def built_plugins(tmp_path_factory) -> dict[Path, tuple[Path, Path]]:
-    """Header folder -> (installed library, CMake build folder); built once per header set."""
+def built_plugins(tmp_path_factory) -> dict[tuple[Path, int], tuple[Path, Path]]:
+    """(header folder, C++ standard) -> (installed library, CMake build folder), built once."""
     return {}
 
 
-def _build_once(built: dict, headers: Path, tmp_path_factory) -> tuple[Path, Path]:
-    if headers not in built:
+def _build_once(built: dict, headers: Path, standard: int, tmp_path_factory) -> tuple[Path, Path]:
+    key = (headers, standard)
+    if key not in built:
         work = tmp_path_factory.mktemp("plugin-build")
         old = os.environ.get("EDGESEG_PLUGIN_DIR")
         os.environ["EDGESEG_PLUGIN_DIR"] = str(work / "install")
         try:
             library = plugin.build_plugin(
-                tensorrt_include=headers, cuda_arch=TEST_CUDA_ARCH, build_dir=work / "cmake"
+                tensorrt_include=headers,
+                cuda_arch=TEST_CUDA_ARCH,
+                build_dir=work / "cmake",
+                cxx_standard=standard,
             )
         finally:
             if old is None:
                 os.environ.pop("EDGESEG_PLUGIN_DIR")
             else:
                 os.environ["EDGESEG_PLUGIN_DIR"] = old
-        built[headers] = (library, work / "cmake" / "build")
-    return built[headers]
+        built[key] = (library, work / "cmake" / "build")
+    return built[key]
+
+
+def _compile_flags(binary: Path, language: str) -> str:
+    flags = binary / "CMakeFiles" / "edgeseg_unpool_plugin.dir" / "flags.make"
+    prefix = f"{language}_FLAGS = "
+    return next(line for line in flags.read_text().splitlines() if line.startswith(prefix))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("headers", _header_sets())
+@pytest.mark.parametrize(("headers", "standard"), _header_sets(full_builds=True))
 def test_plugin_builds_and_exports_only_what_tensorrt_needs(
-    headers: Path, built_plugins, tmp_path_factory
+    headers: Path, standard: int, built_plugins, tmp_path_factory
 ) -> None:
     _require_build_tools()
-    library, binary = _build_once(built_plugins, headers, tmp_path_factory)
+    library, binary = _build_once(built_plugins, headers, standard, tmp_path_factory)
     assert library.is_file() and library.name == "libedgeseg_unpool_plugin.so"
     info = build.read_build_config(binary)
     major, minor, patch = build.tensorrt_header_version(headers)
     assert info["tensorrt_version"] == f"{major}.{minor}.{patch}"
     assert info["cuda_architectures"] == TEST_CUDA_ARCH
-    assert (library.parent / build.BUILD_INFO_NAME).is_file()
+    assert info["cxx_standard"] == str(standard)
+    # Both compilers really were asked for that standard (CMake 3.25 needs help for nvcc).
+    assert f"-std=c++{standard}" in _compile_flags(binary, "CXX")
+    assert f"-std=c++{standard}" in _compile_flags(binary, "CUDA")
+    record = json.loads((library.parent / build.BUILD_INFO_NAME).read_text())
+    assert record["tensorrt_headers"] == f"{major}.{minor}.{patch}"
+    assert record["cxx_standard"] == str(standard)
 
     defined = _symbols(library, "--defined-only")
     assert {"getCreators", "setLoggerFinder", "edgeseg_unpool_forward"} <= defined
@@ -292,21 +377,21 @@ int main(int argc, char** argv) {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("headers", _header_sets())
+@pytest.mark.parametrize(("headers", "standard"), _header_sets(full_builds=True))
 def test_plugin_loads_and_answers_like_a_tensorrt_plugin(
-    headers: Path, built_plugins, tmp_path_factory, tmp_path
+    headers: Path, standard: int, built_plugins, tmp_path_factory, tmp_path
 ) -> None:
     _require_build_tools()
     cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
     if cxx is None:
         pytest.skip("g++ (C++ compiler) not found")
-    library, binary = _build_once(built_plugins, headers, tmp_path_factory)
+    library, binary = _build_once(built_plugins, headers, standard, tmp_path_factory)
     info = build.read_build_config(binary)
     cuda_includes = [d for d in info.get("cuda_include_dirs", "").split(";") if d]
     source = tmp_path / "harness.cpp"
     source.write_text(HARNESS)
     program = tmp_path / "harness"
-    command = [cxx, "-std=c++17", "-O0", "-isystem", str(headers)]
+    command = [cxx, f"-std=c++{standard}", "-O0", "-isystem", str(headers)]
     for folder in cuda_includes:
         command += ["-isystem", folder]
     command += [str(source), "-o", str(program), "-ldl"]

@@ -48,6 +48,7 @@ def unpool_model(
         "out",
         prepool_hw=(h, w) if static else None,
         elem_type=elem_type,
+        opset=opset,
     )
     graph = helper.make_graph(
         nodes,
@@ -63,9 +64,11 @@ def unpool_model(
     return model
 
 
-def run_unpool(decoder: np.ndarray, prepool: np.ndarray, static: bool) -> np.ndarray:
+def run_unpool(
+    decoder: np.ndarray, prepool: np.ndarray, static: bool, opset: int = 18
+) -> np.ndarray:
     elem = TensorProto.FLOAT16 if prepool.dtype == np.float16 else TensorProto.FLOAT
-    model = unpool_model(prepool.shape, static, elem)
+    model = unpool_model(prepool.shape, static, elem, opset)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {"decoder": decoder, "prepool": prepool})[0]
 
@@ -146,3 +149,36 @@ def test_even_static_sizes_need_no_crop_or_pad() -> None:
     assert "Slice" not in ops and "Pad" not in ops
     ops = {n.op_type for n in unpool_model((1, 2, 45, 30), static=True).graph.node}
     assert {"Slice", "Pad"} <= ops
+
+
+@pytest.mark.parametrize("opset", [17, 18, 21])
+@pytest.mark.parametrize("static", [True, False], ids=["static", "runtime-shapes"])
+def test_block_is_exact_at_every_supported_opset(opset: int, static: bool) -> None:
+    """ReduceMax takes its axes as an attribute before opset 18 and as an input from 18 on."""
+    generator = torch.Generator().manual_seed(opset)
+    prepool = make_prepool("small-integers", (2, 3, 17, 11), generator)
+    decoder = decoder_for(prepool, generator)
+    out = run_unpool(decoder.numpy(), prepool.numpy(), static, opset)
+    assert_bit_equal(out, torch_unpool(decoder, prepool).numpy())
+
+
+def test_block_is_tensorrt_friendly() -> None:
+    """No index output and no int64 data tensor: every int64 in the block is a shape constant
+    of Reshape/Slice/Pad/ReduceMax or a Shape result (ONNX requires int64 there), and no op
+    whose tie-breaking TensorRT leaves undocumented (ArgMax/ArgMin/TopK lower to ITopKLayer)."""
+    for static in (True, False):
+        model = unpool_model((2, 3, 17, 11), static)
+        ops = {n.op_type for n in model.graph.node}
+        assert not ops & {"ArgMax", "ArgMin", "TopK", "MaxUnpool", "Cast"}, ops
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+        shape_inputs = {"Reshape": {1}, "Slice": {1, 2, 3}, "Pad": {1}, "ReduceMax": {1}}
+        for node in model.graph.node:
+            for slot, name in enumerate(node.input):
+                is_int64 = types.get(name) == TensorProto.INT64 or (
+                    name.endswith(("_shape", "_axes", "starts", "ends", "pads"))
+                )
+                if is_int64 and node.op_type not in ("Mul", "Sub", "Concat"):
+                    assert slot in shape_inputs.get(node.op_type, set()), (node.name, slot)
+            if node.op_type == "Equal":
+                assert all(types.get(i) != TensorProto.INT64 for i in node.input), node.name

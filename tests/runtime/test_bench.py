@@ -84,7 +84,7 @@ def test_checkpoint_table_json_and_chart(bench_run: tuple) -> None:
     assert machine["cores"] >= 1 and machine["onnxruntime"]
 
     rows = _rows(out)
-    assert len(rows) == 9 and all(r["size"] == "64x96" for r in rows.values())
+    assert len(rows) == 12 and all(r["size"] == "64x96" for r in rows.values())  # 4 x 3
     for key in (("onnxruntime", "fp32"), ("onnxruntime", "fp16"), ("torch", "fp32")):
         assert rows[key]["status"] == "ok", rows[key]
     for row in rows.values():
@@ -99,7 +99,7 @@ def test_checkpoint_table_json_and_chart(bench_run: tuple) -> None:
 
     header, *lines = result.stdout.strip().splitlines()
     assert header.split()[:4] == ["backend", "precision", "size", "p50"]
-    assert len(lines) == 9
+    assert len(lines) == 12
     assert "exporting ONNX at 64x96" in result.stderr
 
     chart = cv2.imread(str(out / "bench.png"))
@@ -119,8 +119,9 @@ def test_rows_that_cannot_run_here_are_skipped_with_the_reason(bench_run: tuple)
     if _has("tensorrt") and torch.cuda.is_available():
         pytest.skip("TensorRT and a GPU are present: the tensorrt rows may run here")
     for precision in ("fp32", "fp16", "int8"):
-        row = rows[("tensorrt", precision)]
-        assert row["status"] == "skipped" and "TensorRT" in row["reason"], row
+        for backend in ("tensorrt", "tensorrt-native"):  # plugin and native side by side
+            row = rows[(backend, precision)]
+            assert row["status"] == "skipped" and "TensorRT" in row["reason"], row
 
 
 def test_static_onnx_is_measured_at_its_own_size(cli, tiny_onnx: Path, tmp_path: Path) -> None:

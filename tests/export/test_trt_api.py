@@ -1,0 +1,86 @@
+"""Contract tests: every TensorRT call edgeseg makes, against the real Python bindings of
+TensorRT 10.3 (JetPack 6.1/6.2), 10.16 (JetPack 7.2) and the newest 11.x.
+
+``.ci/tensorrt-bindings`` installs each version's bindings into ``build/tensorrt-bindings/<v>/``
+over stub libraries; one subprocess per version (a process imports one ``tensorrt``) runs
+``trt_api_probe.py``, which drives edgeseg's own functions (plugin loading, the builder's
+precision/profile/timing-cache/parser steps, the engine runner's load and shape binding) with the
+objects TensorRT would hand them stood in for by signature-checked proxies (``trt_contract.py``).
+Each test id names the TensorRT version and the check.
+
+Proves: each attribute exists in that version, takes the arguments edgeseg passes, and returns
+the type edgeseg relies on; version-specific flags are the ones each version has. Cannot prove:
+anything TensorRT does (parsing, building, running); ``edgeseg doctor`` and the GPU tests do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+from trt_api_probe import CHECKS
+
+pytestmark = pytest.mark.trt_api
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDINGS = ROOT / "build" / "tensorrt-bindings"
+PYTHON_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+
+
+def installed_versions() -> list[str]:
+    """Versions .ci/tensorrt-bindings completed for this Python, oldest first."""
+    found = []
+    for stamp in BINDINGS.glob("*/complete"):
+        fields = stamp.read_text().split()
+        if len(fields) >= 3 and fields[2] == PYTHON_TAG:
+            found.append(stamp.parent.name)
+    return sorted(found, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+@cache
+def probe(version: str) -> dict[str, str]:
+    folder = BINDINGS / version
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(folder / "site"), str(Path(__file__).parent)]),
+        "LD_LIBRARY_PATH": str(folder / "stubs"),
+    }
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("trt_api_probe.py"))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["version"] == version
+    return report["results"]
+
+
+def _params() -> list:
+    versions = installed_versions()
+    if not versions:
+        reason = f"no TensorRT bindings in {BINDINGS} for {PYTHON_TAG}: run .ci/tensorrt-bindings"
+        return [pytest.param(None, None, marks=pytest.mark.skip(reason=reason), id="no-bindings")]
+    return [pytest.param(v, check, id=f"trt{v}-{check}") for v in versions for check in CHECKS]
+
+
+@pytest.mark.parametrize(("version", "check"), _params())
+def test_tensorrt_call_contract(version: str, check: str) -> None:
+    outcome = probe(version)[check]
+    assert outcome == "ok", f"TensorRT {version}, {check}:\n{outcome}"
+
+
+def test_ci_installs_the_supported_generations() -> None:
+    """.ci/tensorrt-bindings covers 10.3 (JetPack 6), a 10.x >= 10.16 and an 11.x."""
+    script = (ROOT / ".ci" / "tensorrt-bindings").read_text()
+    assert os.access(ROOT / ".ci" / "tensorrt-bindings", os.X_OK)
+    assert '"10.3.0:cu12"' in script and "11." in script
+    assert "tensorrt-bindings" in (ROOT / ".ci" / "run").read_text()
