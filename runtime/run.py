@@ -14,9 +14,17 @@ from pathlib import Path
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.overlay import Renderer
+from edgeseg.runtime.paths import check_run_paths
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sinks import DisplaySink, MaskSink, Sink, StatsSink, output_sink
+from edgeseg.runtime.sinks import (
+    DisplaySink,
+    MaskSink,
+    Sink,
+    StatsSink,
+    is_frames_folder,
+    output_sink,
+)
 from edgeseg.runtime.sources import FrameSource, RetryPolicy, open_source
 from edgeseg.runtime.stats import StatsSnapshot
 
@@ -58,8 +66,10 @@ def run_pipeline(
     ``save_masks``: a folder of PNG index masks; ``display``: a window (``q`` quits);
     ``stats_path``: JSON lines, one per second. ``on_ready`` is called once the model and the
     source are open (the CLI prints which backend ``auto`` chose); ``on_event`` receives
-    reconnection reports. Raises EdgesegError for user mistakes; Ctrl-C propagates after the
-    outputs are finalised.
+    reconnection reports and warnings. Raises EdgesegError for user mistakes (outputs that would
+    overwrite an input or each other among them, before the first frame), OSError naming the
+    output that could not be written; a stop signal (Ctrl-C, SIGTERM, SIGHUP) propagates as
+    :class:`~edgeseg.interrupts.Interrupted` after the outputs are finalised.
     """
     if max_frames is not None and max_frames < 1:
         raise EdgesegError(f"--max-frames must be at least 1, got {max_frames}")
@@ -73,6 +83,9 @@ def run_pipeline(
         )
         sinks: list[Sink] = []
         try:
+            outputs = {"--output": output, "--save-masks": save_masks, "--stats": stats_path}
+            named = ("--save-masks", "--output") if output and is_frames_folder(output) else ()
+            check_run_paths(model, opened, outputs, named or ("--save-masks",))
             if display:
                 sinks.append(DisplaySink(f"edgeseg - {Path(str(model)).name}"))
             if output is not None:

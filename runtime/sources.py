@@ -120,7 +120,8 @@ class FrameSource(abc.ABC):
 
 
 @contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
+def quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log at ERROR only, for a moment: its warnings would print beside our line."""
     logging = cv2.utils.logging
     previous = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_ERROR)
@@ -158,7 +159,7 @@ class VideoCaptureSource(FrameSource):
         self.fps = fps if 0 < fps <= 1000 else None
 
     def _open(self) -> cv2.VideoCapture:
-        with _quiet_opencv():
+        with quiet_opencv():
             if self.kind == "camera":
                 api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
                 capture = cv2.VideoCapture(self.target, api)
@@ -227,13 +228,26 @@ class VideoCaptureSource(FrameSource):
 
 
 class ImageFolderSource(FrameSource):
-    """Image files in name order; an unreadable one raises CorruptFrame and is skipped."""
+    """Image files in name order; an unreadable one raises CorruptFrame and is skipped.
+
+    Each frame's ``name`` (what output frames and masks are called) is the file's stem, or its
+    whole name where two files share a stem (``a.png`` and ``a.jpg`` give ``a.png`` and
+    ``a.jpg``, not one ``a``). :attr:`clashing_names` lists names that stay shared (the same
+    file name in two folders of a glob), which outputs by name refuse.
+    """
 
     live = False
 
     def __init__(self, files: list[Path], description: str) -> None:
         self.files, self.description = files, description
         self.frame_count = len(files)
+        self.names = frame_names(files)
+        seen: dict[str, Path] = {}
+        self.clashing_names: list[tuple[Path, Path]] = []
+        for path, name in zip(files, self.names, strict=True):
+            if name in seen:
+                self.clashing_names.append((seen[name], path))
+            seen.setdefault(name, path)
         self._next = 0
 
     def read(self) -> Frame | None:
@@ -241,11 +255,19 @@ class ImageFolderSource(FrameSource):
             return None
         index, path = self._next, self.files[self._next]
         self._next += 1
-        with _quiet_opencv():
+        with quiet_opencv():
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise CorruptFrame(f"cannot decode {path}")
-        return Frame(image, index, time.perf_counter(), path.stem)
+        return Frame(image, index, time.perf_counter(), self.names[index])
+
+
+def frame_names(files: list[Path]) -> list[str]:
+    """Output names for ``files``: the stem, or the whole file name where stems repeat."""
+    stems: dict[str, int] = {}
+    for path in files:
+        stems[path.stem] = stems.get(path.stem, 0) + 1
+    return [path.stem if stems[path.stem] == 1 else path.name for path in files]
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -179,7 +179,7 @@ def run_command(
       edgeseg run --model model.engine --source /dev/video0 --camera-width 1280 --camera-height 720 --display
     """  # noqa: E501
     from edgeseg.errors import EdgesegError
-    from edgeseg.runtime.run import run_pipeline
+    from edgeseg.interrupts import SignalGuard
     from edgeseg.runtime.sinks import display_available
 
     if (camera_width is None) != (camera_height is None):
@@ -187,6 +187,49 @@ def run_command(
     camera_size = (camera_height, camera_width) if camera_width and camera_height else None
     if display is None:
         display = display_available()
+    # Stop signals (Ctrl-C, SIGTERM from systemd or docker stop, SIGHUP) during the setup too:
+    # whatever was created is removed; once frames flow the pipeline finalises the outputs.
+    with SignalGuard():
+        summary = _run(
+            model,
+            source,
+            backend,
+            camera_size,
+            camera_fps,
+            max_frames,
+            dict(
+                output=output,
+                save_masks=save_masks,
+                display=display,
+                mode=mode,
+                alpha=alpha,
+                legend=legend,
+                classes=classes,
+                stats_path=stats_path,
+            ),
+        )
+    s = summary.stats
+    _info(
+        f"{s.frames_done} frames in {s.elapsed_s:.1f} s ({s.mean_fps:.1f} fps); latency p50 "
+        f"{s.latency_p50_ms:.0f} ms p95 {s.latency_p95_ms:.0f} ms; dropped {s.dropped}, corrupt "
+        f"{s.corrupt}, reconnects {s.reconnects}; stopped by {summary.stopped_by}"
+    )
+    for path in summary.outputs:
+        _info(f"wrote {path}")
+
+
+def _run(
+    model: str | None,
+    source: str,
+    backend: str,
+    camera_size: tuple[int, int] | None,
+    camera_fps: float | None,
+    max_frames: int | None,
+    options: dict[str, Any],
+) -> Any:
+    """Open the bundled model when no --model is given, then run the pipeline with progress."""
+    from edgeseg.runtime.run import run_pipeline
+
     frames_from: Any = source
     if model is None:
         from edgeseg.apps.default_model import default_checkpoint, default_onnx
@@ -201,6 +244,7 @@ def run_command(
             raise
         _info("no --model: running the bundled demo model (see README, 'The bundled model')")
     progress = _Progress(max_frames)
+    kept = [options[k] for k in ("output", "save_masks", "display", "stats_path")]
 
     def on_ready(segmenter: Any, opened: Any) -> None:
         card = segmenter.card
@@ -212,34 +256,19 @@ def run_command(
         )
         policy = "live: newest frame only" if opened.live else "file: every frame"
         _info(f"source {opened.description} ({policy})")
-        if not (output or save_masks or display or stats_path):
+        if not any(kept):
             _info("no --output, --save-masks, --display or --stats: results are not kept")
         progress.configure(opened.frame_count, opened.live)
 
-    summary = run_pipeline(
+    return run_pipeline(
         model,
         frames_from,
         backend=backend,
-        output=output,
-        save_masks=save_masks,
-        display=display,
-        mode=mode,
-        alpha=alpha,
-        legend=legend,
-        classes=classes,
         camera_size=camera_size,
         camera_fps=camera_fps,
         max_frames=max_frames,
-        stats_path=stats_path,
         extra_sinks=[progress],
         on_ready=on_ready,
         on_event=_info,
+        **options,
     )
-    s = summary.stats
-    _info(
-        f"{s.frames_done} frames in {s.elapsed_s:.1f} s ({s.mean_fps:.1f} fps); latency p50 "
-        f"{s.latency_p50_ms:.0f} ms p95 {s.latency_p95_ms:.0f} ms; dropped {s.dropped}, corrupt "
-        f"{s.corrupt}, reconnects {s.reconnects}; stopped by {summary.stopped_by}"
-    )
-    for path in summary.outputs:
-        _info(f"wrote {path}")
