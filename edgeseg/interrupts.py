@@ -59,12 +59,17 @@ class SignalGuard:
     """While active, the first stop signal raises :class:`Interrupted`; later ones are only
     recorded in :attr:`received` (finalisation goes on). Use as a context manager.
 
+    ``final``: the process ends when an interrupted guard exits (a command's outermost guard),
+    so further stop signals are ignored from then on instead of killing it on its way out, and
+    the exit code stays the first signal's.
+
     >>> with SignalGuard() as guard:
     ...     run()  # Ctrl-C / SIGTERM / SIGHUP -> Interrupted, once
     """
 
-    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS) -> None:
+    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS, final: bool = False) -> None:
         self.signals = signals
+        self.final = final
         self.received: list[int] = []
         self._previous: dict[int, Any] = {}
 
@@ -89,7 +94,7 @@ class SignalGuard:
 
     def __exit__(self, *exc: object) -> None:
         for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
+            signal.signal(signum, signal.SIG_IGN if self.final and self.received else previous)
             # An enclosing guard learns what arrived here: its next signal is a later one
             # (recorded, not raised), so the first signal's exit code holds.
             outer = getattr(previous, "__self__", None)

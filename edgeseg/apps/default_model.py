@@ -106,6 +106,13 @@ def default_onnx(log: Callable[[str], None] | None = None) -> Path:
     target = default_cache_dir()
     if (target / ONNX_NAME).is_file():
         return target / ONNX_NAME
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgesegError(
+            f"cannot use the cache folder {target.parent} ({exc.strerror}: {exc.filename}); "
+            "set EDGESEG_CACHE_DIR to a writable folder"
+        ) from None
     require_export_tools()
     card, _ = default_card()
     if not card.weights_sha256:
@@ -114,7 +121,6 @@ def default_onnx(log: Callable[[str], None] | None = None) -> Path:
 
     if log is not None:
         log(f"exporting the bundled model to ONNX (first use only) into {target}")
-    target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         export_checkpoint(default_checkpoint(), work, check=True, log=lambda _line: None)

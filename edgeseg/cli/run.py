@@ -189,7 +189,7 @@ def run_command(
         display = display_available()
     # Stop signals (Ctrl-C, SIGTERM from systemd or docker stop, SIGHUP) during the setup too:
     # whatever was created is removed; once frames flow the pipeline finalises the outputs.
-    with SignalGuard():
+    with SignalGuard(final=True):
         summary = _run(
             model,
             source,
