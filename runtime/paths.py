@@ -14,7 +14,9 @@ import os
 from pathlib import Path
 
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.sources import FrameSource, ImageFolderSource, VideoCaptureSource
+from edgeseg.runtime.frames import FrameSource
+from edgeseg.runtime.images import ImageFolderSource
+from edgeseg.runtime.sources import VideoCaptureSource
 
 
 def _resolved(path: str | os.PathLike[str]) -> Path:

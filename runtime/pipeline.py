@@ -54,55 +54,19 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.interrupts import SignalGuard
+from edgeseg.runtime.channels import END, LatestFrameSlot
+from edgeseg.runtime.frames import CorruptFrame, Frame, FrameSource, RetryPolicy, SourceLost
 from edgeseg.runtime.overlay import Renderer
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sinks import FrameResult, Sink
-from edgeseg.runtime.sources import CorruptFrame, Frame, FrameSource, RetryPolicy, SourceLost
 from edgeseg.runtime.stats import POLICY_FILE, POLICY_LIVE, PipelineStats, StatsSnapshot
 
-_END = object()  # end-of-stream marker passed down the stages
 _POLL_S = 0.05  # how often a blocked stage looks at the stop flag
 FILE_QUEUE_FRAMES = 2
 CORRUPT_SECONDS = 5.0  # a live source's undecodable frames in a row, in seconds of its rate
 ASSUMED_FPS = 30.0  # when a live source does not say its rate
 DRAIN_TIMEOUT_S = 5.0  # after a stop signal: how long frames already read may take to finish
 WARN_SHORTFALL = 0.01  # a file's frames may fall short of its header's count by 1 % unwarned
-
-
-class LatestFrameSlot:
-    """A one-item channel for live sources: ``put`` replaces an item not yet taken.
-
-    ``put`` returns True when it replaced (dropped) a frame. ``close`` marks the end; ``get``
-    still returns the last frame before the end marker, so the newest frame is never lost.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: Any = None
-        self._has_item = False
-        self._closed = False
-
-    def put(self, item: Any) -> bool:
-        with self._cond:
-            replaced = self._has_item
-            self._item, self._has_item = item, True
-            self._cond.notify()
-            return replaced
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-
-    def get(self, timeout: float) -> Any:
-        """The newest item, or the end marker; raises queue.Empty after ``timeout`` seconds."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
-                raise queue.Empty
-            if self._has_item:
-                item, self._item, self._has_item = self._item, None, False
-                return item
-            return _END
 
 
 class Pipeline:
@@ -145,7 +109,8 @@ class Pipeline:
         rate = source.fps or ASSUMED_FPS
         self.corrupt_limit = corrupt_limit or max(10, math.ceil(CORRUPT_SECONDS * rate))
         self.handle_signals = handle_signals
-        self.stats = PipelineStats(POLICY_LIVE if self.live else POLICY_FILE)
+        policy = POLICY_LIVE if self.live else POLICY_FILE
+        self.stats = PipelineStats(policy, tuple(segmenter.card.class_names))
         self.events: deque[str] = deque(maxlen=200)  # the latest reports, bounded
         self.stopped_by = ""
         self._stop = threading.Event()  # everything stops now
@@ -192,7 +157,7 @@ class Pipeline:
                 return channel.get(timeout=_POLL_S)
             except queue.Empty:
                 if self._stop.is_set():
-                    return _END
+                    return END
 
     # -- stage 1: capture -------------------------------------------------------------------
 
@@ -233,7 +198,7 @@ class Pipeline:
             if self.live:
                 self._frames.close()
             else:
-                self._put(self._frames, _END)
+                self._put(self._frames, END)
             self.source.close()
 
     def _on_corrupt(self, exc: CorruptFrame, in_a_row: int, frames_read: int) -> None:
@@ -297,7 +262,7 @@ class Pipeline:
         try:
             while True:
                 frame = self._get(self._frames)
-                if frame is _END:
+                if frame is END:
                     break
                 t0 = time.perf_counter()
                 batch = segmenter.preprocess(frame.image)
@@ -315,7 +280,7 @@ class Pipeline:
             self._errors.append(exc)
             self._stop.set()
         finally:
-            self._put(self._results, _END)
+            self._put(self._results, END)
 
     # -- stage 3: render and output (caller's thread) ---------------------------------------
 
@@ -326,18 +291,22 @@ class Pipeline:
             self._rendered = rendered = self.renderer.render(
                 frame.image, class_map, out=self._rendered
             )
-        result = FrameResult(frame, class_map, rendered, self.stats, dict(timings))
+        result = FrameResult(
+            frame, class_map, rendered, self.stats, dict(timings), self.segmenter.card
+        )
+        # The overlay is handed to the display and writers now: the capture-to-output delay.
+        self.stats.output_ready(time.perf_counter() - frame.captured_at)
         for sink in self.sinks:
             sink.write(result)
         seconds = time.perf_counter() - start
         result.timings["render"] = seconds
         self.stats.add_stage("render", seconds)
-        self.stats.frame_done(time.perf_counter() - frame.captured_at)
+        self.stats.frame_done(time.perf_counter() - frame.captured_at, class_map)
 
     def _render_until_end(self) -> None:
         while True:
             item = self._get(self._results)
-            if item is _END:
+            if item is END:
                 return
             self._render(*item)
             if any(s.stop_requested for s in self.sinks):
@@ -354,7 +323,7 @@ class Pipeline:
         with contextlib.suppress(Exception):  # a failing sink here must not block finalising
             while len(guard.received) < 2 and time.perf_counter() < deadline:
                 item = self._get(self._results)
-                if item is _END:
+                if item is END:
                     return
                 self._render(*item)
 
