@@ -13,6 +13,7 @@ latency stays bounded instead of growing). Run from the repository root:
 
     python benchmarks/runtime_latency.py                       # SegNet width 0.25, CamVid clip
     python benchmarks/runtime_latency.py --rates 5,15 --frames 90 --json out/bench/latency.json
+    python benchmarks/runtime_latency.py --one-layer --rates 15,30   # the runtime's own delay
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import cv2
+from runtime_memory import one_layer_model
 from runtime_model import segnet_onnx
 from runtime_pipeline import source_frames
 
@@ -62,16 +64,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="ONNX file (default: SegNet width 0.25)")
     parser.add_argument("--argmax", action="store_true", help="model ends in ArgMax")
+    parser.add_argument(
+        "--one-layer", action="store_true", help="a one-layer model: the runtime's own delay"
+    )
     parser.add_argument("--rates", default="2,15", help="comma-separated playback rates (fps)")
     parser.add_argument("--frames", type=int, default=60, help="frames of the clip per run")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
     parser.add_argument("--json", type=Path, help="also write the record here")
     args = parser.parse_args()
 
-    model = args.model or segnet_onnx(argmax=args.argmax)
-    segmenter = Segmenter(model, threads=args.threads)
     runs = []
     with tempfile.TemporaryDirectory() as folder:
+        if args.one_layer:
+            model = one_layer_model(Path(folder) / "one_layer.onnx")
+        else:
+            model = args.model or segnet_onnx(argmax=args.argmax)
+        segmenter = Segmenter(model, threads=args.threads)
         clip = write_clip(Path(folder) / "clip.mp4", args.frames)
         segmenter.infer(segmenter.preprocess(source_frames(1)[0]))  # warm-up
         for rate in (float(r) for r in args.rates.split(",")):

@@ -10,7 +10,8 @@ TensorRT, or PyTorch for checkpoints), never torch for ONNX files and engines.
 >>> class_shares(mask, segmenter.card)              # {"Road": 0.41, "Sky": 0.17, ...}
 
 ``Pipeline(open_source("clip.mp4"), segmenter, [VideoSink("out.mp4")]).run()`` runs the threaded
-capture -> inference -> render loop that ``edgeseg run`` uses. See ``docs/runtime.md``.
+capture -> inference -> render loop that ``edgeseg run`` uses; ``ServeSink(8080)`` among the sinks
+serves it to a browser. See ``docs/runtime.md``.
 """
 
 from edgeseg.runtime.cameras import FLIP_METHODS, CameraSettings, csi_pipeline
@@ -28,6 +29,7 @@ from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.realtime import PacedSource
 from edgeseg.runtime.run import RunSummary, run_pipeline
 from edgeseg.runtime.segmenter import Segmenter, argmax_classes, resize_mask
+from edgeseg.runtime.serve import ServeSink
 from edgeseg.runtime.shares import class_shares
 from edgeseg.runtime.sinks import (
     ClassSharesSink,
@@ -70,6 +72,7 @@ __all__ = [
     "RetryPolicy",
     "RunSummary",
     "Segmenter",
+    "ServeSink",
     "Sink",
     "SourceLost",
     "StatsSink",

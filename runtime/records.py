@@ -23,6 +23,12 @@ from edgeseg.runtime.stats import PipelineStats
 STATS_INTERVAL_S = 1.0
 
 
+def stats_record(stats: PipelineStats, extra: dict[str, Any], final: bool) -> dict[str, Any]:
+    """One ``--stats`` line: ``extra`` (model, backend), the snapshot with the latest frame's
+    class shares, ``final``. ``/stats`` of ``--serve`` answers the same record."""
+    return {**extra, **stats.snapshot(class_share=True).to_dict(), "final": final}
+
+
 class StatsSink(Sink):
     """One JSON line per second of wall time (the stats of that moment, see
     :class:`~edgeseg.runtime.stats.StatsSnapshot`), then a final line with ``"final": true``.
@@ -42,7 +48,7 @@ class StatsSink(Sink):
         self._stats: PipelineStats | None = None
 
     def _emit(self, stats: PipelineStats, final: bool) -> None:
-        record = {**self.extra, **stats.snapshot(class_share=True).to_dict(), "final": final}
+        record = stats_record(stats, self.extra, final)
         try:
             self._file.write(json.dumps(record) + "\n")
             self._file.flush()

@@ -19,6 +19,7 @@ from edgeseg.runtime.paths import check_run_paths
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.realtime import PacedSource
 from edgeseg.runtime.segmenter import Segmenter
+from edgeseg.runtime.serve import MAX_VIEWERS, ServeSink
 from edgeseg.runtime.sinks import (
     ClassSharesSink,
     DisplaySink,
@@ -62,6 +63,9 @@ def run_pipeline(
     max_frames: int | None = None,
     stats_path: str | Path | None = None,
     class_shares_path: str | Path | None = None,
+    serve: str | int | None = None,
+    serve_token: str | None = None,
+    serve_max_viewers: int = MAX_VIEWERS,
     retry: RetryPolicy | None = None,
     extra_sinks: Sequence[Sink] = (),
     on_ready: Callable[[Segmenter, FrameSource], None] | None = None,
@@ -72,7 +76,10 @@ def run_pipeline(
     ``output``: a video file (``.mp4``/``.avi``/``.mkv``/``.mov``) or a folder of JPEG frames;
     ``save_masks``: a folder of PNG index masks; ``display``: a window (``q`` quits);
     ``stats_path``: JSON lines, one per second; ``class_shares_path``: a CSV row of class
-    shares per frame. ``camera_*`` and ``flip`` set up a camera
+    shares per frame; ``serve``: ``[HOST:]PORT`` of a page, an MJPEG stream and the stats
+    over HTTP (:class:`~edgeseg.runtime.serve.ServeSink`, with ``serve_token`` and
+    ``serve_max_viewers``; its address goes to ``on_event``). ``camera_*`` and ``flip`` set up a
+    camera
     (:class:`~edgeseg.runtime.cameras.CameraSettings`); ``realtime`` plays a file at its own
     rate, as a camera would (:class:`~edgeseg.runtime.realtime.PacedSource`). ``on_ready`` is
     called once the model and the source are open (the CLI prints which backend ``auto``
@@ -105,6 +112,9 @@ def run_pipeline(
             named = ("--save-masks", "--output") if output and is_frames_folder(output) else ()
             check_run_paths(model, opened, outputs, named or ("--save-masks",))
             sinks = _open_sinks(segmenter, model, opened, outputs, display)
+            if serve is not None:
+                sinks.append(_serve_sink(segmenter, model, serve, serve_token, serve_max_viewers))
+                _announce(sinks[-1], on_event)
             sinks.extend(extra_sinks)
             if on_ready is not None:
                 on_ready(segmenter, opened)
@@ -157,3 +167,16 @@ def _open_sinks(
             sink.discard()
         raise
     return sinks
+
+
+def _serve_sink(
+    segmenter: Segmenter, model: str | Path, address: str | int, token: str | None, viewers: int
+) -> ServeSink:
+    extra = {"model": str(model), "backend": segmenter.describe()}
+    return ServeSink(address, token=token, card=segmenter.card, extra=extra, max_viewers=viewers)
+
+
+def _announce(sink: Sink, on_event: Callable[[str], None] | None) -> None:
+    if on_event is not None and isinstance(sink, ServeSink):
+        for line in sink.notes():
+            on_event(line)

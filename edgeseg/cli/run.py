@@ -197,6 +197,25 @@ def _info(message: str) -> None:
     type=click.Path(dir_okay=False),
     help="CSV, one row per frame: the fraction of pixels of each class.",
 )
+@click.option(
+    "--serve",
+    metavar="[HOST:]PORT",
+    help="Serve a live page (/), the overlay as MJPEG (/stream.mjpg) and the stats (/stats) "
+    "over HTTP; binds 127.0.0.1 unless a host is given (0.0.0.0: every interface).",
+)
+@click.option(
+    "--serve-token",
+    envvar="EDGESEG_SERVE_TOKEN",
+    help="Require this token on every request (?token=... or Authorization: Bearer).  "
+    "[env: EDGESEG_SERVE_TOKEN]",
+)
+@click.option(
+    "--serve-max-viewers",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Streams served at once; more get 503.",
+)
 def run_command(
     model: str | None,
     source: str,
@@ -221,6 +240,10 @@ def run_command(
       clip.mp4, file://clip.mp4              video file (--realtime: at its own rate)
       frames/, 'frames/*.png'                image folder or glob
       rtsp://host/stream, http://host/x.mjpg network stream
+
+    \b
+    Watch a headless device from a browser: --serve 0.0.0.0:8080 --serve-token SECRET, then open
+    http://DEVICE:8080/?token=SECRET (docs/runtime.md, "Watching from a laptop").
 
     \b
     Examples:
@@ -276,7 +299,7 @@ def _run(model: str | None, source: str, max_frames: int | None, options: dict[s
         _info("no --model: running the bundled demo model (see README, 'The bundled model')")
     progress = _Progress(max_frames)
     kept = [options[k] for k in ("output", "save_masks", "display", "stats_path")]
-    kept.append(options["class_shares_path"])
+    kept += [options["class_shares_path"], options["serve"]]
 
     def on_ready(segmenter: Any, opened: Any) -> None:
         card = segmenter.card
@@ -290,8 +313,8 @@ def _run(model: str | None, source: str, max_frames: int | None, options: dict[s
         _info(f"source {opened.description} ({policy})")
         if not any(kept):
             _info(
-                "no --output, --save-masks, --display, --stats or --class-shares: results "
-                "are not kept"
+                "no --output, --save-masks, --display, --stats, --class-shares or --serve: "
+                "results are not kept"
             )
         progress.configure(opened.frame_count, opened.live)
 
