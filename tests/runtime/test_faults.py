@@ -267,6 +267,27 @@ def test_a_writer_that_stops_accepting_frames_fails_on_that_frame(
     assert len(list(masks.glob("*.png"))) == 7  # the run stopped on the frame that failed
 
 
+class SilentWriter(RefusingWriter):
+    """A ``cv2.VideoWriter`` as OpenCV 4.x has it: ``write`` returns None, success or not."""
+
+    def write(self, image: np.ndarray) -> None:  # type: ignore[override]
+        self.writer.write(image)
+
+
+def test_an_opencv_that_reports_nothing_stops_before_the_disk_is_full(
+    tiny_onnx: Path, small_disk: Path, tmp_path: Path
+) -> None:
+    video = write_video(tmp_path / "clip.mp4", 10)
+    out = small_disk / "out.mp4"  # 256 KiB free: below the 1 MiB the video keeps in reserve
+    sink = VideoSink(out, 15, writer_factory=SilentWriter(accept=0))
+    with pytest.raises(OSError) as caught:
+        run_pipeline(tiny_onnx, str(video), extra_sinks=[sink])
+    assert caught.value.errno == errno.ENOSPC and "less than 1 MiB left at frame 1" in str(
+        caught.value
+    )
+    assert hidden_files(small_disk) == [] and not out.exists()
+
+
 # -- read-only paths ----------------------------------------------------------------------------
 
 
