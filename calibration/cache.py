@@ -60,9 +60,22 @@ def load_images(
     if not hit:
         images = read_source(source, input_hw, progress=progress, warn=warn)
         if use_cache:
-            buffer = io.BytesIO()
-            np.save(buffer, images, allow_pickle=False)
-            atomic_write_bytes(path, buffer.getvalue())
+            _store(path, images, warn)
     if warn is not None:
         warn_if_few(len(images), warn)
     return images, hit
+
+
+def _store(path: Path, images: np.ndarray, warn: Callable[[str], None] | None) -> None:
+    """Keep the decoded images for the next run; a cache that cannot be written only costs
+    time, so it is said (with the fix) and the calibration goes on."""
+    buffer = io.BytesIO()
+    np.save(buffer, images, allow_pickle=False)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        if warn is not None:
+            warn(
+                f"cannot write the calibration cache in {path.parent} ({exc.strerror}); going "
+                "on without it: set EDGESEG_CACHE_DIR to a writable folder to keep it"
+            )

@@ -72,7 +72,31 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise EdgesegError(f"cannot read checkpoint {path}: {reason}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise EdgesegError(f"{path} is not an edgeseg checkpoint (no model card inside)")
+    weights = payload.get("model")
+    if not isinstance(payload.get("card"), dict) or not isinstance(weights, dict):
+        raise EdgesegError(
+            f"checkpoint {path} is damaged: its 'card' and 'model' entries must be mappings "
+            "(model card, weight name -> tensor); use another checkpoint of the run"
+        )
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+        raise EdgesegError(f"checkpoint {path} is damaged: its 'model' entry holds non-tensors")
     return payload
+
+
+def check_finite(path: str | Path, state_dict: dict[str, torch.Tensor]) -> None:
+    """One-line EdgesegError when weights hold NaN or Inf (a training run that diverged):
+    exporting or evaluating them would only report mismatches or silently score garbage."""
+    bad = [
+        name
+        for name, tensor in state_dict.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise EdgesegError(
+            f"checkpoint {path} holds NaN or Inf weights ({bad[0]}"
+            f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''}): its training "
+            "diverged; use an earlier checkpoint, or retrain with a lower --lr"
+        )
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ModelCard]:
@@ -80,6 +104,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ModelC
     from edgeseg.models import create_model
 
     payload = read_checkpoint(path)
+    check_finite(path, payload["model"])
     card = ModelCard.from_dict(payload["card"])
     model = create_model(card.architecture, card.num_classes, **card.arch_args)
     try:

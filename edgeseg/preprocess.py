@@ -32,6 +32,8 @@ def check_frame(image_bgr: np.ndarray) -> None:
         raise EdgesegError(f"expected an (H, W, 3) BGR image, got {shape}")
     if image_bgr.dtype != np.uint8:
         raise EdgesegError(f"expected a uint8 image, got {image_bgr.dtype}")
+    if image_bgr.shape[0] == 0 or image_bgr.shape[1] == 0:
+        raise EdgesegError(f"expected an image with pixels, got an empty one {image_bgr.shape}")
 
 
 def resize_to_input(image: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:

@@ -7,11 +7,14 @@ TensorRT, or PyTorch for checkpoints), never torch for ONNX files and engines.
 >>> segmenter = Segmenter("model.onnx")            # the card inside says classes, palette, size
 >>> mask = segmenter.predict(frame_bgr)             # (H, W) uint8 class indices
 >>> shown = overlay(frame_bgr, mask, segmenter.card, alpha=0.5, legend=True)
+>>> class_shares(mask, segmenter.card)              # {"Road": 0.41, "Sky": 0.17, ...}
 
 ``Pipeline(open_source("clip.mp4"), segmenter, [VideoSink("out.mp4")]).run()`` runs the threaded
-capture -> inference -> render loop that ``edgeseg run`` uses. See ``docs/runtime.md``.
+capture -> inference -> render loop that ``edgeseg run`` uses; ``ServeSink(8080)`` among the sinks
+serves it to a browser. See ``docs/runtime.md``.
 """
 
+from edgeseg.runtime.cameras import FLIP_METHODS, CameraSettings, csi_pipeline
 from edgeseg.runtime.overlay import (
     MODES,
     Renderer,
@@ -23,9 +26,13 @@ from edgeseg.runtime.overlay import (
     select_classes,
 )
 from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.realtime import PacedSource
 from edgeseg.runtime.run import RunSummary, run_pipeline
 from edgeseg.runtime.segmenter import Segmenter, argmax_classes, resize_mask
+from edgeseg.runtime.serve import ServeSink
+from edgeseg.runtime.shares import class_shares
 from edgeseg.runtime.sinks import (
+    ClassSharesSink,
     DisplaySink,
     FrameResult,
     FramesSink,
@@ -47,7 +54,10 @@ from edgeseg.runtime.sources import (
 from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
 
 __all__ = [
+    "FLIP_METHODS",
     "MODES",
+    "CameraSettings",
+    "ClassSharesSink",
     "CorruptFrame",
     "DisplaySink",
     "Frame",
@@ -55,19 +65,23 @@ __all__ = [
     "FrameSource",
     "FramesSink",
     "MaskSink",
+    "PacedSource",
     "Pipeline",
     "PipelineStats",
     "Renderer",
     "RetryPolicy",
     "RunSummary",
     "Segmenter",
+    "ServeSink",
     "Sink",
     "SourceLost",
     "StatsSink",
     "StatsSnapshot",
     "VideoSink",
     "argmax_classes",
+    "class_shares",
     "colorize",
+    "csi_pipeline",
     "display_available",
     "draw_text",
     "legend_image",

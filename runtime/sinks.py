@@ -1,158 +1,45 @@
-"""Where results go: video file, folder of frames, folder of index masks, a window, stats JSONL.
+"""Where results go: video file, folder of frames, folder of index masks, a window, stats JSONL,
+class shares CSV.
 
 Every sink has ``write(result)`` for each frame and ``close()`` once; a sink that wants the
 pipeline to stop (the window's ``q``) sets ``stop_requested``. Files appear only when complete:
-the video is written to a temporary file beside the target and renamed on ``close()``, images
-are encoded in memory and written through a rename, so an interrupted run never leaves a
-half-written file under the final name.
+the video (:mod:`edgeseg.runtime.video_sink`) and the records (:mod:`edgeseg.runtime.records`)
+are written to temporary files beside their targets and renamed on ``close()``, images are
+encoded in memory and written through a rename, so an interrupted run never leaves a
+half-written file under the final name. Files get the umask's mode; a write that fails raises
+``OSError`` naming the output (the CLI turns it into one line) on the frame it happens.
+
+This module gathers them all: ``from edgeseg.runtime.sinks import VideoSink`` works as before.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from edgeseg.card import atomic_write_bytes
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.segmenter import resize_mask
-from edgeseg.runtime.sources import Frame
-from edgeseg.runtime.stats import PipelineStats
+from edgeseg.files import atomic_write_bytes
+from edgeseg.runtime.records import ClassSharesSink, StatsSink
+from edgeseg.runtime.results import FrameResult, Sink
+from edgeseg.runtime.video_sink import VideoSink
 
-#: Video container suffix -> FourCC OpenCV's bundled FFmpeg can write.
-VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
-DEFAULT_FPS = 30.0
-LIVE_RATE_FRAMES = 20  # live video: frames timed to measure the rate the output is written at
-STATS_INTERVAL_S = 1.0
-
-
-@dataclass
-class FrameResult:
-    """One processed frame as the sinks see it.
-
-    ``class_map`` is the (H, W) uint8 class mask at the frame's size (the Segmenter's
-    post-processing, the same mask ``edgeseg eval`` scores); :attr:`mask` is the same array.
-    ``rendered`` is the overlay image when the pipeline has a renderer (the same buffer is reused
-    for the next frame: copy to keep it).
-    """
-
-    frame: Frame
-    class_map: np.ndarray
-    rendered: np.ndarray | None
-    stats: PipelineStats
-    timings: dict[str, float] = field(default_factory=dict)
-    _mask: np.ndarray | None = None
-
-    @property
-    def mask(self) -> np.ndarray:
-        """(H, W) uint8 class mask at the frame's size."""
-        if self._mask is None:
-            self._mask = resize_mask(self.class_map, self.frame.image.shape[:2])
-        return self._mask
-
-
-class Sink:
-    """Base class: receives every processed frame in order, then ``close()``."""
-
-    stop_requested = False
-    needs_render = False  # whether it reads ``result.rendered``
-
-    def write(self, result: FrameResult) -> None:
-        raise NotImplementedError
-
-    def finish(self, stats: PipelineStats) -> None:
-        """The run is over (``stats`` are final); called once, just before :meth:`close`."""
-
-    def close(self) -> None:
-        """Finish and release; called once, also after Ctrl-C or an error."""
-
-
-class VideoSink(Sink):
-    """The rendered frames as a video (``.mp4``, ``.avi``, ``.mkv``, ``.mov``).
-
-    Size is fixed by the first frame (later frames of another size are resized to it). Rate:
-    ``fps`` (the source's) for files, so the output plays like the input. For a live source
-    (``live=True``), which drops frames when inference is slower than the camera, the rate is
-    measured from the capture times of the first :data:`LIVE_RATE_FRAMES` frames kept, so the
-    video plays in real time rather than fast-forward; those frames wait in memory until then.
-    """
-
-    needs_render = True
-
-    def __init__(self, path: str | Path, fps: float | None = None, live: bool = False) -> None:
-        self.path = Path(path)
-        suffix = self.path.suffix.lower()
-        if suffix not in VIDEO_CODECS:
-            raise EdgesegError(
-                f"cannot write video {self.path.name}: use one of {', '.join(VIDEO_CODECS)}, "
-                "or a folder (a path ending in /) for image frames"
-            )
-        if not self.path.parent.exists():
-            raise EdgesegError(f"output folder {self.path.parent} does not exist")
-        self.fps = fps if fps and 0 < fps <= 1000 else DEFAULT_FPS
-        self.live = live
-        self.frames = 0
-        self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] | None = None
-        self._pending: list[tuple[float, np.ndarray]] = []  # live: frames before the rate is known
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=suffix, dir=self.path.parent
-        )
-        os.close(fd)
-        self._tmp = Path(tmp)
-
-    def _open(self, fps: float) -> None:
-        fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
-        self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, self._size)
-        if not self._writer.isOpened():
-            self._writer = None
-            self._tmp.unlink(missing_ok=True)
-            raise EdgesegError(f"OpenCV cannot write {self.path.name} here (no encoder?)")
-        self.fps = fps
-
-    def _flush_pending(self) -> None:
-        times = [t for t, _ in self._pending]
-        span = times[-1] - times[0]
-        measured = (len(times) - 1) / span if len(times) > 1 and span > 0 else self.fps
-        self._open(float(min(max(measured, 1.0), 1000.0)))
-        for _, image in self._pending:
-            self._writer.write(image)
-        self._pending.clear()
-
-    def write(self, result: FrameResult) -> None:
-        image = result.rendered if result.rendered is not None else result.frame.image
-        if self._size is None:
-            self._size = (image.shape[1], image.shape[0])
-            if not self.live:
-                self._open(self.fps)
-        if (image.shape[1], image.shape[0]) != self._size:
-            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-        self.frames += 1
-        if self._writer is not None:
-            self._writer.write(image)
-            return
-        self._pending.append((result.frame.captured_at, image.copy()))  # rendered is reused
-        if len(self._pending) >= LIVE_RATE_FRAMES:
-            self._flush_pending()
-
-    def close(self) -> None:
-        try:
-            if self._pending:
-                self._flush_pending()
-        finally:
-            if self._writer is not None:
-                self._writer.release()
-                self._writer = None
-                if self.frames:
-                    os.replace(self._tmp, self.path)
-            self._tmp.unlink(missing_ok=True)
+__all__ = [
+    "ClassSharesSink",
+    "DisplaySink",
+    "FrameResult",
+    "FramesSink",
+    "MaskSink",
+    "Sink",
+    "StatsSink",
+    "VideoSink",
+    "display_available",
+    "is_frames_folder",
+    "opencv_has_gui",
+    "output_sink",
+]
 
 
 def _write_image(path: Path, image: np.ndarray, params: list[int] | None = None) -> None:
@@ -254,56 +141,16 @@ class DisplaySink(Sink):
             cv2.waitKey(1)
 
 
-class StatsSink(Sink):
-    """One JSON line per second of wall time (the stats of that moment, see
-    :class:`~edgeseg.runtime.stats.StatsSnapshot`), then a final line with ``"final": true``.
-
-    Per second rather than per frame: the file stays small on a camera left running for hours
-    and each line already holds the FPS, latency percentiles and per-stage means of its window.
-    """
-
-    def __init__(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
-        self.path = Path(path)
-        if not self.path.parent.exists():
-            raise EdgesegError(f"stats folder {self.path.parent} does not exist")
-        self.extra = extra or {}
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        self._tmp = Path(tmp)
-        self._file = os.fdopen(fd, "w")
-        self._last = time.perf_counter()
-        self._stats: PipelineStats | None = None
-
-    def _emit(self, stats: PipelineStats, final: bool) -> None:
-        record = {**self.extra, **stats.snapshot().to_dict(), "final": final}
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-
-    def write(self, result: FrameResult) -> None:
-        self._stats = result.stats
-        now = time.perf_counter()
-        if now - self._last >= STATS_INTERVAL_S:
-            self._last = now
-            self._emit(result.stats, final=False)
-
-    def finish(self, stats: PipelineStats) -> None:
-        self._stats = stats
-
-    def close(self) -> None:
-        if self._file.closed:
-            return
-        if self._stats is not None:
-            self._emit(self._stats, final=True)
-        self._file.close()
-        os.replace(self._tmp, self.path)
+def is_frames_folder(path: str | Path) -> bool:
+    """Whether ``--output`` names a folder of frames: an existing folder, a path ending in
+    ``/``, or a path without a suffix (else it is a video file)."""
+    text = str(path)
+    target = Path(text)
+    return text.endswith(("/", os.sep)) or target.is_dir() or not target.suffix
 
 
 def output_sink(path: str | Path, fps: float | None = None, live: bool = False) -> Sink:
-    """``--output``: a video file by suffix, or a folder of frames (an existing folder, a path
-    ending in ``/``, or a path without a suffix)."""
-    text = str(path)
-    target = Path(text)
-    if text.endswith(("/", os.sep)) or target.is_dir() or not target.suffix:
-        return FramesSink(target)
-    return VideoSink(target, fps, live=live)
+    """``--output``: a video file by suffix, or a folder of frames (:func:`is_frames_folder`)."""
+    if is_frames_folder(path):
+        return FramesSink(Path(path))
+    return VideoSink(Path(path), fps, live=live)

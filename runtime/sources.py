@@ -2,17 +2,20 @@
 
 :func:`open_source` turns what a user types into a :class:`FrameSource`:
 
-==============================  ==========================================  ======
-spec                            source                                      live
-==============================  ==========================================  ======
-``0``, ``/dev/video0``          V4L2 camera (``--camera-width/height/fps``)  yes
-``clip.mp4``                    video file                                  no
-``frames/``, ``'img/*.png'``    image folder or glob, sorted by name        no
-``photo.jpg``                   one image                                   no
-``rtsp://…``, ``http://…``      network stream (``http`` URLs ending in a    yes
-                                video suffix are files)
-``nvarguscamerasrc ! … ! appsink``  GStreamer pipeline (a ``!`` in the spec)  yes
-==============================  ==========================================  ======
+==================================  ==========================================  ======
+spec                                source                                      live
+==================================  ==========================================  ======
+``csi://0``                         Jetson CSI camera through Argus               yes
+                                    (:func:`~edgeseg.runtime.cameras.csi_pipeline`)
+``0``, ``/dev/video0``,             V4L2 camera (``--camera-width/height/fps``,   yes
+``v4l2:///dev/video0``              ``--camera-format``, one-buffer queue)
+``clip.mp4``, ``file://clip.mp4``   video file                                  no
+``frames/``, ``'img/*.png'``        image folder or glob, sorted by name        no
+``photo.jpg``                       one image                                   no
+``rtsp://…``, ``http://…``          network stream (``http`` URLs ending in a    yes
+                                    video suffix are files)
+``nvarguscamerasrc ! … ! appsink``  GStreamer pipeline (a ``!`` in the spec)    yes
+==================================  ==========================================  ======
 
 A *live* source keeps only the newest frame when inference falls behind (latency first); a file
 source never drops a frame. A frame that cannot be decoded raises :class:`CorruptFrame` (the
@@ -26,108 +29,57 @@ line); set ``OPENCV_FFMPEG_LOGLEVEL=24`` and ``OPENCV_LOG_LEVEL=INFO`` to see th
 
 from __future__ import annotations
 
-import abc
-import contextlib
 import glob
 import os
 import re
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from edgeseg.runtime.cameras import (
+    CameraSettings,
+    csi_pipeline,
+    describe_v4l2,
+    flip_image,
+    gstreamer_missing,
+    parse_csi,
+    v4l2_properties,
+)
+
+# Frame, FrameSource, SourceLost... live in frames.py; re-exported for older imports.
+from edgeseg.runtime.frames import (
+    CorruptFrame,
+    Frame,
+    FrameSource,
+    RetryPolicy,
+    SourceLost,
+    quiet_opencv,
+)
+from edgeseg.runtime.images import ImageFolderSource, image_files
 
 # Quiet FFmpeg (AV_LOG_QUIET) unless the user chose a level; OpenCV reads this when it first
 # opens a video, not at import.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
+__all__ = [
+    "CorruptFrame",
+    "Frame",
+    "FrameSource",
+    "ImageFolderSource",
+    "RetryPolicy",
+    "SourceLost",
+    "VideoCaptureSource",
+    "gstreamer_available",
+    "open_source",
+    "quiet_opencv",
+]
+
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt", "http", "https")
 STREAM_TIMEOUT_MS = 5000  # open and read timeouts for network streams
-
-
-@dataclass
-class Frame:
-    """One captured frame: BGR uint8 image, its position in the source, when it was captured
-    (``time.perf_counter()``) and a name for files written from it."""
-
-    image: np.ndarray
-    index: int
-    captured_at: float
-    name: str
-
-
-class CorruptFrame(Exception):
-    """A frame that cannot be decoded: the pipeline skips it and counts it."""
-
-
-class SourceLost(Exception):
-    """A camera or stream stopped delivering frames: the pipeline reopens it with backoff."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for reopening a lost live source: ``initial_s``, then times ``factor`` up to
-    ``max_delay_s``; give up after ``max_attempts`` (None: never give up)."""
-
-    initial_s: float = 0.5
-    factor: float = 2.0
-    max_delay_s: float = 8.0
-    max_attempts: int | None = 10
-
-    def delays(self) -> Iterator[float]:
-        delay, attempt = self.initial_s, 0
-        while self.max_attempts is None or attempt < self.max_attempts:
-            yield delay
-            attempt += 1
-            delay = min(delay * self.factor, self.max_delay_s)
-
-
-class FrameSource(abc.ABC):
-    """What the pipeline reads frames from; subclass it to feed frames from anywhere.
-
-    ``live``: drop stale frames (True) or deliver every frame (False). ``frame_count``: frames
-    in a file source if known (for a progress bar), else None. ``fps``: the source's frame rate
-    if known (used for the output video).
-    """
-
-    live: bool = False
-    description: str = ""
-    frame_count: int | None = None
-    fps: float | None = None
-
-    @abc.abstractmethod
-    def read(self) -> Frame | None:
-        """The next frame; None at the end of the source. May raise CorruptFrame, SourceLost."""
-
-    def reopen(self) -> None:
-        """Reconnect after :class:`SourceLost`; raise SourceLost if it is still unavailable."""
-        raise SourceLost(f"{self.description} cannot be reopened")
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release the device or file."""
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-@contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    logging = cv2.utils.logging
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(previous)
 
 
 def gstreamer_available() -> bool:
@@ -137,7 +89,11 @@ def gstreamer_available() -> bool:
 
 
 class VideoCaptureSource(FrameSource):
-    """Anything ``cv2.VideoCapture`` opens: ``kind`` is camera, file, stream or gstreamer."""
+    """Anything ``cv2.VideoCapture`` opens: ``kind`` is camera (V4L2), file, stream or
+    gstreamer (a pipeline; ``csi://`` builds one). ``camera``: what a V4L2 camera is asked for
+    (:class:`~edgeseg.runtime.cameras.CameraSettings`; ``camera_size``/``camera_fps`` are the
+    older spelling of its size and rate); its flip is applied to every frame here, except for a
+    pipeline, which flips on its own."""
 
     def __init__(
         self,
@@ -146,19 +102,25 @@ class VideoCaptureSource(FrameSource):
         live: bool,
         camera_size: tuple[int, int] | None = None,
         camera_fps: float | None = None,
+        *,
+        camera: CameraSettings | None = None,
+        description: str | None = None,
     ) -> None:
         self.target, self.kind, self.live = target, kind, live
-        self.camera_size, self.camera_fps = camera_size, camera_fps
-        self.description = f"{kind} {target}"
+        self.camera = camera or CameraSettings(camera_size, camera_fps)
+        self.description = description or f"{kind} {target}"
+        self._flip = self.camera.flip if kind != "gstreamer" else "none"
         self._index = 0
         self._capture = self._open()
+        if kind == "camera":
+            self.description += f" ({describe_v4l2(self._capture)})"
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if kind == "file" and count > 0 else None
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = fps if 0 < fps <= 1000 else None
 
     def _open(self) -> cv2.VideoCapture:
-        with _quiet_opencv():
+        with quiet_opencv():
             if self.kind == "camera":
                 api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
                 capture = cv2.VideoCapture(self.target, api)
@@ -180,14 +142,12 @@ class VideoCaptureSource(FrameSource):
         return capture
 
     def _configure_camera(self, capture: cv2.VideoCapture) -> None:
+        # Each set() may be refused (a format or size the device lacks); the granted mode is
+        # read back into the description instead.
         if not capture.isOpened():
             return
-        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's queue adds latency
-        if self.camera_size is not None:
-            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.camera_size[1])
-            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.camera_size[0])
-        if self.camera_fps is not None:
-            capture.set(cv2.CAP_PROP_FPS, self.camera_fps)
+        for prop, value in v4l2_properties(self.camera):
+            capture.set(prop, value)
 
     def _open_failure(self) -> str:
         if self.kind == "camera":
@@ -213,6 +173,8 @@ class VideoCaptureSource(FrameSource):
         self._index += 1
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if self._flip != "none":
+            image = flip_image(image, self._flip)
         return Frame(image, index, now, f"{index:06d}")
 
     def reopen(self) -> None:
@@ -226,38 +188,72 @@ class VideoCaptureSource(FrameSource):
         self._capture.release()
 
 
-class ImageFolderSource(FrameSource):
-    """Image files in name order; an unreadable one raises CorruptFrame and is skipped."""
-
-    live = False
-
-    def __init__(self, files: list[Path], description: str) -> None:
-        self.files, self.description = files, description
-        self.frame_count = len(files)
-        self._next = 0
-
-    def read(self) -> Frame | None:
-        if self._next >= len(self.files):
-            return None
-        index, path = self._next, self.files[self._next]
-        self._next += 1
-        with _quiet_opencv():
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise CorruptFrame(f"cannot decode {path}")
-        return Frame(image, index, time.perf_counter(), path.stem)
+def _check_camera_options(kind: str, camera: CameraSettings) -> None:
+    if kind in ("camera", "csi") or not camera.given:
+        if kind == "csi" and camera.pixel_format is not None:
+            raise EdgesegError(
+                "--camera-format applies to V4L2 cameras; a CSI camera delivers NV12 through Argus"
+            )
+        return
+    raise EdgesegError(
+        "--camera-width/--camera-height/--camera-fps/--camera-format/--flip apply to cameras "
+        f"(csi://N, an index, /dev/videoN or v4l2:///dev/videoN), not to a {kind} source"
+    )
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def _v4l2_device(text: str) -> tuple[str, str | int]:
+    path = text.split("://", 1)[1] if text.lower().startswith("v4l2://") else text
+    if path.isdigit():
+        return "camera", int(path)
+    if not Path(path).exists():
+        present = ", ".join(sorted(str(p) for p in Path("/dev").glob("video*"))) or "none"
+        raise EdgesegError(f"camera {path} not found (cameras here: {present})")
+    return "camera", path
 
 
-def _check_camera_options(kind: str, camera_size, camera_fps) -> None:
-    if kind != "camera" and (camera_size is not None or camera_fps is not None):
+def _open_csi(text: str, camera: CameraSettings, live: bool | None) -> FrameSource:
+    _check_camera_options("csi", camera)
+    sensor = parse_csi(text)
+    pipeline = csi_pipeline(sensor, camera)
+    if not gstreamer_available():
+        raise gstreamer_missing(pipeline, text)
+    height, width = camera.size_hw or (0, 0)
+    mode = f"{width}x{height}" if width else "1920x1080"
+    description = f"CSI camera {sensor} (nvarguscamerasrc, {mode} at {camera.fps or 30:g} fps)"
+    source = VideoCaptureSource(pipeline, "gstreamer", True, camera=camera, description=description)
+    return _with_live(source, live)
+
+
+def _open_path(text: str, camera: CameraSettings, live: bool | None) -> FrameSource | Path:
+    """An image folder, glob or image as a source; a video file as its path."""
+    if any(ch in text for ch in "*?["):
+        _check_camera_options("image glob", camera)
+        files = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise EdgesegError(f"no images match {text}")
+        return _with_live(ImageFolderSource(files, f"images {text}"), live)
+    path = Path(text).expanduser()
+    if not path.exists():
         raise EdgesegError(
-            "--camera-width/--camera-height/--camera-fps apply to cameras (an index or "
-            f"/dev/videoN), not to a {kind} source"
+            f"source {text} not found; expected csi://N, a camera index or /dev/videoN, a video "
+            "file, an image folder or glob, an rtsp:// or http:// URL, or a GStreamer pipeline"
         )
+    if path.is_dir():
+        _check_camera_options("image folder", camera)
+        files = image_files(path)
+        if not files:
+            raise EdgesegError(
+                f"no images in folder {path} (looked for {' '.join(IMAGE_SUFFIXES)})"
+            )
+        return _with_live(ImageFolderSource(files, f"folder {path}"), live)
+    if not os.access(path, os.R_OK):
+        raise EdgesegError(f"cannot read {path}: permission denied")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        _check_camera_options("image", camera)
+        if cv2.imread(str(path)) is None:
+            raise EdgesegError(f"cannot read image {path}: not an image OpenCV can decode")
+        return _with_live(ImageFolderSource([path], f"image {path}"), live)
+    return path
 
 
 def open_source(
@@ -265,16 +261,25 @@ def open_source(
     camera_size: tuple[int, int] | None = None,
     camera_fps: float | None = None,
     live: bool | None = None,
+    *,
+    camera_format: str | None = None,
+    flip: str = "none",
 ) -> FrameSource:
-    """Open what ``spec`` names (see the module table). ``camera_size`` is (height, width).
+    """Open what ``spec`` names (see the module table). ``camera_size`` is (height, width);
+    ``camera_format`` (``mjpg``/``yuyv``) and ``flip`` (:data:`~edgeseg.runtime.cameras.
+    FLIP_METHODS`) apply to cameras too.
 
     ``live`` overrides the drop policy the source kind implies. Raises EdgesegError with one
     line for a nonexistent or unreadable source, an empty folder, a missing camera, or a
-    GStreamer pipeline on an OpenCV built without GStreamer.
+    GStreamer pipeline (``csi://`` included) on an OpenCV built without GStreamer.
     """
+    camera = CameraSettings(camera_size, camera_fps, camera_format, flip)
     text = str(spec).strip()
-    if isinstance(spec, int) or text.isdigit():
-        kind, target = "camera", int(text)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if isinstance(spec, int) or text.isdigit() or text.startswith("/dev/video") or scheme == "v4l2":
+        kind, target = _v4l2_device(text)
+    elif scheme == "csi":
+        return _open_csi(text, camera, live)
     elif "!" in text:
         if not gstreamer_available():
             raise EdgesegError(
@@ -283,57 +288,30 @@ def open_source(
                 "(on Jetson the JetPack python3-opencv, not opencv-python from pip)"
             )
         kind, target = "gstreamer", text
-    elif "://" in text:
-        scheme = text.split("://", 1)[0].lower()
+    elif scheme:
         if scheme == "file":
-            return open_source(text.split("://", 1)[1], camera_size, camera_fps, live)
+            rest = text.split("://", 1)[1]
+            return open_source(
+                rest, camera_size, camera_fps, live, camera_format=camera_format, flip=flip
+            )
         if scheme not in LIVE_SCHEMES:
-            raise EdgesegError(f"unsupported URL scheme {scheme!r} in {text}")
+            raise EdgesegError(
+                f"unsupported URL scheme {scheme!r} in {text}; use csi://, v4l2://, file://, "
+                f"or one of {', '.join(s + '://' for s in LIVE_SCHEMES)}"
+            )
         suffix = Path(text.split("?", 1)[0]).suffix.lower()
         remote_file = scheme in ("http", "https") and suffix in VIDEO_SUFFIXES
         kind, target = ("file" if remote_file else "stream"), text
-    elif text.startswith("/dev/video"):
-        if not Path(text).exists():
-            present = ", ".join(sorted(str(p) for p in Path("/dev").glob("video*"))) or "none"
-            raise EdgesegError(f"camera {text} not found (cameras here: {present})")
-        kind, target = "camera", text
-    elif any(ch in text for ch in "*?["):
-        _check_camera_options("image glob", camera_size, camera_fps)
-        files = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise EdgesegError(f"no images match {text}")
-        return _with_live(ImageFolderSource(files, f"images {text}"), live)
     else:
-        path = Path(text).expanduser()
-        if not path.exists():
-            raise EdgesegError(
-                f"source {text} not found; expected a camera index or /dev/videoN, a video file, "
-                "an image folder or glob, an rtsp:// or http:// URL, or a GStreamer pipeline"
-            )
-        if path.is_dir():
-            _check_camera_options("image folder", camera_size, camera_fps)
-            files = _image_files(path)
-            if not files:
-                raise EdgesegError(
-                    f"no images in folder {path} (looked for {' '.join(IMAGE_SUFFIXES)})"
-                )
-            return _with_live(ImageFolderSource(files, f"folder {path}"), live)
-        if not os.access(path, os.R_OK):
-            raise EdgesegError(f"cannot read {path}: permission denied")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            _check_camera_options("image", camera_size, camera_fps)
-            source = ImageFolderSource([path], f"image {path}")
-            if cv2.imread(str(path)) is None:
-                raise EdgesegError(f"cannot read image {path}: not an image OpenCV can decode")
-            return _with_live(source, live)
-        kind, target = "file", str(path)
-    _check_camera_options(kind, camera_size, camera_fps)
+        opened = _open_path(text, camera, live)
+        if isinstance(opened, FrameSource):
+            return opened
+        kind, target = "file", str(opened)
+    _check_camera_options(kind, camera)
     implied = kind in ("camera", "stream", "gstreamer") and not (
         kind == "gstreamer" and str(target).lstrip().startswith("filesrc")
     )
-    return VideoCaptureSource(
-        target, kind, implied if live is None else live, camera_size, camera_fps
-    )
+    return VideoCaptureSource(target, kind, implied if live is None else live, camera=camera)
 
 
 def _with_live(source: FrameSource, live: bool | None) -> FrameSource:

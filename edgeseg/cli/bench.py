@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from edgeseg.cli.options import parse_hw
+from edgeseg.cli.options import exist_ok_option, parse_hw, run_folder
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -65,8 +65,10 @@ def _split(text: str | None) -> list[str] | None:
     type=click.Path(file_okay=False),
     default="runs/bench",
     show_default=True,
-    help="Folder for bench.json and bench.png.",
+    help="Folder for bench.json and bench.png; one that holds an earlier bench.json is left "
+    "alone and the next free name is used (runs/bench2).",
 )
+@exist_ok_option()
 def bench_command(
     model: str | None,
     backends: str,
@@ -76,6 +78,7 @@ def bench_command(
     warmup: int,
     threads: int | None,
     out_dir: str,
+    exist_ok: bool,
 ) -> None:
     """Measure inference latency (p50/p95) and throughput per backend x precision x size.
 
@@ -91,23 +94,24 @@ def bench_command(
       edgeseg bench --backends onnxruntime,torch --precisions fp32,int8
     """  # noqa: E501
     from edgeseg.apps.bench import run_bench
-    from edgeseg.apps.bench_report import format_table, write_report
+    from edgeseg.apps.bench_report import JSON_NAME, format_table, write_report
 
     parsed_sizes = None
     if sizes is not None:
         parsed_sizes = [tuple(parse_hw(size)) for size in _split(sizes) or [""]]
-    report = run_bench(
-        model,
-        backends=_split(backends) or [],
-        precisions=_split(precisions),
-        sizes=parsed_sizes,
-        runs=runs,
-        warmup=warmup,
-        threads=threads,
-        command=shlex.join(["edgeseg", *sys.argv[1:]]),
-    )
-    click.echo(format_table(report))
-    written = write_report(report, out_dir)
+    with run_folder(out_dir, (JSON_NAME,), exist_ok) as folder:
+        report = run_bench(
+            model,
+            backends=_split(backends) or [],
+            precisions=_split(precisions),
+            sizes=parsed_sizes,
+            runs=runs,
+            warmup=warmup,
+            threads=threads,
+            command=shlex.join(["edgeseg", *sys.argv[1:]]),
+        )
+        click.echo(format_table(report))
+        written = write_report(report, folder)
     for path in written:
         click.echo(f"edgeseg: wrote {path}", err=True)
     if len(written) < 2:

@@ -8,6 +8,10 @@ from typing import Any
 import click
 
 from edgeseg.apps.demo import DEFAULT_CALIB_COUNT, DEFAULT_FRAMES, DEFAULT_OUT
+from edgeseg.cli.options import exist_ok_option, run_folder
+
+#: Files that mean a folder holds an earlier demo (the next free name is used then).
+DEMO_MARKERS = ("demo.json", "overlay.mp4", "export")
 
 
 @click.command("demo")
@@ -22,8 +26,10 @@ from edgeseg.apps.demo import DEFAULT_CALIB_COUNT, DEFAULT_FRAMES, DEFAULT_OUT
     default=DEFAULT_OUT,
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Output folder: export/, overlay.mp4, demo.json (and the synthetic clip).",
+    help="Output folder: export/, overlay.mp4, demo.json (and the synthetic clip); one that "
+    "holds an earlier demo is left alone and the next free name is used (runs/demo2).",
 )
+@exist_ok_option()
 @click.option(
     "--frames",
     type=click.IntRange(min=1),
@@ -38,7 +44,9 @@ from edgeseg.apps.demo import DEFAULT_CALIB_COUNT, DEFAULT_FRAMES, DEFAULT_OUT
     show_default=True,
     help="Frames of the clip that INT8 calibration reads (every k-th frame).",
 )
-def demo_command(source: str | None, out: str, frames: int, calib_count: int) -> None:
+def demo_command(
+    source: str | None, out: str, frames: int, calib_count: int, exist_ok: bool
+) -> None:
     """Run the whole toolkit on the bundled model: no data, no GPU needed.
 
     Exports the bundled demo model (SegNet width 0.25, CamVid) to ONNX and INT8 ONNX with
@@ -58,11 +66,12 @@ def demo_command(source: str | None, out: str, frames: int, calib_count: int) ->
         bar.configure(total, live=False)
         return bar
 
-    run_demo(
-        out,
-        source=source,
-        frames=frames,
-        calib_count=calib_count,
-        log=click.echo,
-        progress=progress,
-    )
+    with run_folder(out, DEMO_MARKERS, exist_ok) as folder:
+        run_demo(
+            folder,
+            source=source,
+            frames=frames,
+            calib_count=calib_count,
+            log=click.echo,
+            progress=progress,
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -33,3 +35,42 @@ def data_option(required: bool = True) -> Callable[[Any], Any]:
         help="Dataset root: CamVid layout (train/, trainannot/, ...) or a folder with "
         "dataset.yaml.",
     )
+
+
+def exist_ok_option() -> Callable[[Any], Any]:
+    return click.option(
+        "--exist-ok",
+        is_flag=True,
+        help="Write into --out even when it holds an earlier run (its files are replaced).",
+    )
+
+
+@contextlib.contextmanager
+def run_folder(
+    wanted: str | Path,
+    markers: tuple[str, ...],
+    exist_ok: bool,
+    create: bool = True,
+) -> Iterator[Path]:
+    """The folder a run writes to (:func:`edgeseg.run_dirs.claim_run_dir`: the next free name
+    when ``wanted`` holds a run), said on stderr when it is not ``wanted``. A folder made here
+    is removed again when the command fails before writing into it."""
+    from edgeseg.run_dirs import claim_run_dir
+
+    wanted = Path(wanted)
+    made = not wanted.exists()
+    folder = claim_run_dir(wanted, markers, exist_ok, create=create)
+    made = create and (made or folder != wanted)
+    if create and folder != wanted:
+        click.echo(
+            f"edgeseg: {wanted} holds an earlier run; this one writes to {folder} "
+            "(--exist-ok writes into the given folder)",
+            err=True,
+        )
+    try:
+        yield folder
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):  # only an empty folder goes
+                folder.rmdir()
+        raise

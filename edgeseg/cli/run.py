@@ -13,6 +13,19 @@ from typing import Any
 import click
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+#: Kept here (not imported from the runtime) so that ``edgeseg --help`` stays light; a test
+#: checks they equal edgeseg.runtime.cameras' lists.
+V4L2_FORMATS = ("mjpg", "yuyv")
+FLIP_METHODS = (
+    "none",
+    "counterclockwise",
+    "rotate-180",
+    "clockwise",
+    "horizontal",
+    "upper-right-diagonal",
+    "vertical",
+    "upper-left-diagonal",
+)
 MODES = ("overlay", "mask", "side-by-side")
 LIVE_LINE_INTERVAL_S = 1.0
 
@@ -90,8 +103,9 @@ def _info(message: str) -> None:
     "--source",
     "source",
     required=True,
-    help="Camera index or /dev/videoN, video file, image folder or glob, rtsp:// or "
-    "http:// URL, or a GStreamer pipeline (contains '!').",
+    help="csi://N (Jetson CSI camera), /dev/videoN, v4l2:///dev/videoN or a camera index, a "
+    "video file or file://PATH, an image folder or glob, rtsp:// or http:// URL, or a "
+    "GStreamer pipeline (contains '!').",
 )
 @click.option(
     "--backend",
@@ -136,57 +150,134 @@ def _info(message: str) -> None:
     "--legend/--no-legend", default=True, show_default=True, help="Draw class names and colours."
 )
 @click.option("--classes", help="Show only these classes, comma-separated (e.g. road,car).")
-@click.option("--camera-width", type=click.IntRange(min=1), help="Camera capture width.")
-@click.option("--camera-height", type=click.IntRange(min=1), help="Camera capture height.")
 @click.option(
-    "--camera-fps", type=click.FloatRange(min=0, min_open=True), help="Camera capture rate."
+    "--camera-width",
+    type=click.IntRange(min=1),
+    help="Camera capture width.  [default: the camera's; 1920 for csi://]",
+)
+@click.option(
+    "--camera-height",
+    type=click.IntRange(min=1),
+    help="Camera capture height.  [default: the camera's; 1080 for csi://]",
+)
+@click.option(
+    "--camera-fps",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Camera capture rate.  [default: the camera's; 30 for csi://]",
+)
+@click.option(
+    "--camera-format",
+    type=click.Choice(tuple(V4L2_FORMATS), case_sensitive=False),
+    help="V4L2 pixel format: mjpg (more frames over USB) or yuyv (uncompressed).",
+)
+@click.option(
+    "--flip",
+    type=click.Choice(FLIP_METHODS),
+    default="none",
+    show_default=True,
+    help="Turn camera frames (nvvidconv's flip-method for csi://, on the CPU for V4L2).",
+)
+@click.option(
+    "--realtime",
+    is_flag=True,
+    help="Play a video file at its own frame rate, as a camera delivers frames (newest frame "
+    "only, stale ones dropped): shows the latency a camera would get.",
 )
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
 @click.option(
     "--stats",
     "stats_path",
     type=click.Path(dir_okay=False),
-    help="JSON lines: FPS, latency p50/p95, per-stage ms, dropped; one per second.",
+    help="JSON lines, one per second: FPS, capture-to-output and latency p50/p95, per-stage "
+    "ms, dropped, class shares of the latest frame.",
+)
+@click.option(
+    "--class-shares",
+    "class_shares_path",
+    type=click.Path(dir_okay=False),
+    help="CSV, one row per frame: the fraction of pixels of each class.",
+)
+@click.option(
+    "--serve",
+    metavar="[HOST:]PORT",
+    help="Serve a live page (/), the overlay as MJPEG (/stream.mjpg) and the stats (/stats) "
+    "over HTTP; binds 127.0.0.1 unless a host is given (0.0.0.0: every interface).",
+)
+@click.option(
+    "--serve-token",
+    envvar="EDGESEG_SERVE_TOKEN",
+    help="Require this token on every request (?token=... or Authorization: Bearer).  "
+    "[env: EDGESEG_SERVE_TOKEN]",
+)
+@click.option(
+    "--serve-max-viewers",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Streams served at once; more get 503.",
 )
 def run_command(
     model: str | None,
     source: str,
-    backend: str,
-    output: str | None,
-    save_masks: str | None,
     display: bool | None,
-    mode: str,
-    alpha: float,
-    legend: bool,
-    classes: str | None,
     camera_width: int | None,
     camera_height: int | None,
-    camera_fps: float | None,
     max_frames: int | None,
-    stats_path: str | None,
+    **options: Any,
 ) -> None:
     """Segment a camera, video, image folder or stream, with class overlays.
 
     Files are processed frame by frame, none dropped (a progress bar shows how far); cameras and
-    streams keep only the newest frame so latency stays low (a stats line shows FPS, latency
-    p50/p95 and dropped frames). Ctrl-C or q stops cleanly with the outputs finalised. Without
-    --model, the bundled demo model runs (a demo of the toolkit, not a production model).
+    streams keep only the newest frame so latency stays low (a stats line shows FPS, the delay
+    from capture to output p50/p95 and dropped frames). Ctrl-C, SIGTERM, SIGHUP or q stop
+    cleanly with the outputs finalised. Without --model, the bundled demo model runs (a demo of
+    the toolkit, not a production model).
+
+    \b
+    Sources (--source), as jetson-inference names them:
+      csi://0               Jetson CSI camera 0 (nvarguscamerasrc; needs OpenCV with GStreamer)
+      /dev/video0, v4l2:///dev/video0, 0     V4L2 (USB) camera
+      clip.mp4, file://clip.mp4              video file (--realtime: at its own rate)
+      frames/, 'frames/*.png'                image folder or glob
+      rtsp://host/stream, http://host/x.mjpg network stream
+
+    \b
+    Watch a headless device from a browser: --serve 0.0.0.0:8080 --serve-token SECRET, then open
+    http://DEVICE:8080/?token=SECRET (docs/runtime.md, "Watching from a laptop").
 
     \b
     Examples:
       edgeseg run --model model.onnx --source ../shared/datasets/camvid/clip_val.mp4 --output out.mp4
       edgeseg run --model model.onnx --source 'frames/*.png' --save-masks masks/ --classes road,car
-      edgeseg run --model model.engine --source /dev/video0 --camera-width 1280 --camera-height 720 --display
+      edgeseg run --model model.engine --source csi://0 --camera-width 1280 --camera-height 720 --display
     """  # noqa: E501
     from edgeseg.errors import EdgesegError
-    from edgeseg.runtime.run import run_pipeline
+    from edgeseg.interrupts import SignalGuard
     from edgeseg.runtime.sinks import display_available
 
     if (camera_width is None) != (camera_height is None):
         raise EdgesegError("give both --camera-width and --camera-height, or neither")
-    camera_size = (camera_height, camera_width) if camera_width and camera_height else None
-    if display is None:
-        display = display_available()
+    options["camera_size"] = (camera_height, camera_width) if camera_width else None
+    options["display"] = display_available() if display is None else display
+    # Stop signals (Ctrl-C, SIGTERM from systemd or docker stop, SIGHUP) during the setup too:
+    # whatever was created is removed; once frames flow the pipeline finalises the outputs.
+    with SignalGuard(final=True):
+        summary = _run(model, source, max_frames, options)
+    s = summary.stats
+    _info(
+        f"{s.frames_done} frames in {s.elapsed_s:.1f} s ({s.mean_fps:.1f} fps); latency p50 "
+        f"{s.latency_p50_ms:.0f} ms p95 {s.latency_p95_ms:.0f} ms; dropped {s.dropped}, corrupt "
+        f"{s.corrupt}, reconnects {s.reconnects}; stopped by {summary.stopped_by}"
+    )
+    for path in summary.outputs:
+        _info(f"wrote {path}")
+
+
+def _run(model: str | None, source: str, max_frames: int | None, options: dict[str, Any]) -> Any:
+    """Run the pipeline with progress (the bundled model when no --model is given)."""
+    from edgeseg.runtime.run import run_pipeline
+
+    backend = options["backend"]
     if model is None:
         from edgeseg.apps.default_model import default_checkpoint, default_onnx
 
@@ -194,6 +285,8 @@ def run_command(
         model = str(default_checkpoint() if backend == "torch" else default_onnx())
         _info("no --model: running the bundled demo model (see README, 'The bundled model')")
     progress = _Progress(max_frames)
+    kept = [options[k] for k in ("output", "save_masks", "display", "stats_path")]
+    kept += [options["class_shares_path"], options["serve"]]
 
     def on_ready(segmenter: Any, opened: Any) -> None:
         card = segmenter.card
@@ -205,34 +298,19 @@ def run_command(
         )
         policy = "live: newest frame only" if opened.live else "file: every frame"
         _info(f"source {opened.description} ({policy})")
-        if not (output or save_masks or display or stats_path):
-            _info("no --output, --save-masks, --display or --stats: results are not kept")
+        if not any(kept):
+            _info(
+                "no --output, --save-masks, --display, --stats, --class-shares or --serve: "
+                "results are not kept"
+            )
         progress.configure(opened.frame_count, opened.live)
 
-    summary = run_pipeline(
+    return run_pipeline(
         model,
         source,
-        backend=backend,
-        output=output,
-        save_masks=save_masks,
-        display=display,
-        mode=mode,
-        alpha=alpha,
-        legend=legend,
-        classes=classes,
-        camera_size=camera_size,
-        camera_fps=camera_fps,
         max_frames=max_frames,
-        stats_path=stats_path,
         extra_sinks=[progress],
         on_ready=on_ready,
         on_event=_info,
+        **options,
     )
-    s = summary.stats
-    _info(
-        f"{s.frames_done} frames in {s.elapsed_s:.1f} s ({s.mean_fps:.1f} fps); latency p50 "
-        f"{s.latency_p50_ms:.0f} ms p95 {s.latency_p95_ms:.0f} ms; dropped {s.dropped}, corrupt "
-        f"{s.corrupt}, reconnects {s.reconnects}; stopped by {summary.stopped_by}"
-    )
-    for path in summary.outputs:
-        _info(f"wrote {path}")

@@ -32,6 +32,19 @@ from edgeseg.training.optim import build_optimizer, build_scheduler
 VAL_METRICS = ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
 #: Columns of metrics.csv.
 EPOCH_FIELDS = ("epoch", "train_loss", "lr", *VAL_METRICS, "seconds")
+#: Files a run writes into its folder; any of the first three means the folder holds a run.
+RUN_FILES = (
+    "config.yaml",
+    "last.pt",
+    "best.pt",
+    "metrics.csv",
+    "metrics.json",
+    "class_weights.json",
+    "curves.png",
+    "collage.png",
+    "confusion.png",
+)
+RUN_MARKERS = RUN_FILES[:3]
 
 
 @dataclass
@@ -189,6 +202,7 @@ def train(
         )
     if state.main_rank:
         state.out.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(state.out)
         atomic_write_bytes(state.out / "config.yaml", config.to_yaml().encode())
         state.board = _TensorBoard(state.out / "tensorboard")
 
@@ -200,6 +214,18 @@ def train(
         _final_pictures(state.out, state.history, state.val_set, state.card, config, state.device)
     dist_utils.teardown()
     return TrainResult(state.out, state.best_miou, state.best_epoch, state.history, state.card)
+
+
+def _remove_orphans(out: Path) -> None:
+    """Delete the temporary files a killed run left behind (``.last.pt.XXXX.tmp``): the folder
+    is this run's (edgeseg.run_dirs), so no other process is writing them."""
+    from edgeseg.files import orphan_temp_files
+
+    orphans = orphan_temp_files(out, list(RUN_FILES))
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    if orphans:
+        tqdm.write(f"removed {len(orphans)} temporary file(s) a killed run left in {out}")
 
 
 def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -> TrainState:

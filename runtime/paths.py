@@ -1,0 +1,90 @@
+"""Outputs that would overwrite inputs or each other, refused before the first frame.
+
+A run reads a model and a source and writes up to three outputs (``--output`` video or frames
+folder, ``--save-masks`` folder, ``--stats`` file). Any of them on the same path as another, on
+an input, or inside the folder an image source reads, would destroy data the user has, with exit
+0; two input images that would give one output name would silently keep only the last. Each is
+refused with one line naming the paths. Paths are compared resolved (``..`` and symbolic links
+followed), so ``./a/../clip.mp4`` is ``clip.mp4``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgeseg.errors import EdgesegError
+from edgeseg.runtime.frames import FrameSource
+from edgeseg.runtime.images import ImageFolderSource
+from edgeseg.runtime.sources import VideoCaptureSource
+
+
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def source_inputs(source: FrameSource) -> tuple[list[Path], list[Path]]:
+    """(files, folders) a source reads: a video file, or the images and their folders."""
+    if isinstance(source, ImageFolderSource):
+        files = [_resolved(p) for p in source.files]
+        return files, sorted({p.parent for p in files})
+    if isinstance(source, VideoCaptureSource) and source.kind == "file":
+        target = str(source.target)
+        if "://" not in target:
+            return [_resolved(target)], []
+    return [], []
+
+
+def check_run_paths(
+    model: str | os.PathLike[str] | None,
+    source: FrameSource,
+    outputs: dict[str, str | os.PathLike[str] | None],
+    named_outputs: tuple[str, ...] = (),
+) -> None:
+    """Raise EdgesegError when an output would overwrite an input or another output.
+
+    ``outputs``: option name -> path (None: not asked for). ``named_outputs``: the options
+    whose files are named after the input frames (a frames folder, masks), checked for two
+    inputs that would share one output name.
+    """
+    given = {option: _resolved(path) for option, path in outputs.items() if path is not None}
+    options = list(given)
+    for i, first in enumerate(options):
+        for second in options[i + 1 :]:
+            if given[first] == given[second]:
+                raise EdgesegError(
+                    f"{first} and {second} are the same path ({given[first]}); give each "
+                    "output its own path"
+                )
+    files, folders = source_inputs(source)
+    inputs = {path: "the source" for path in files}
+    if model is not None:
+        inputs[_resolved(model)] = "the model"
+    for option, path in given.items():
+        if path in inputs:
+            raise EdgesegError(
+                f"{option} {path} is {inputs[path]}, which it would overwrite; choose another path"
+            )
+        for folder in folders:
+            if _inside(path, folder):
+                raise EdgesegError(
+                    f"{option} {path} is inside the source folder {folder}: outputs would mix "
+                    "with or overwrite the input images; choose a path outside it"
+                )
+    _check_name_clashes(source, [option for option in named_outputs if option in given])
+
+
+def _check_name_clashes(source: FrameSource, options: list[str]) -> None:
+    clashes = getattr(source, "clashing_names", None)
+    if not options or not clashes:
+        return
+    first, second = clashes[0]
+    raise EdgesegError(
+        f"{first} and {second} would give one output file in {options[0]} (the same name "
+        f"{first.name}); rename one, or run their folders separately"
+        + (f" ({len(clashes)} such pairs)" if len(clashes) > 1 else "")
+    )

@@ -1,0 +1,141 @@
+"""Records of a run beside its images: the stats as JSON lines, the class shares as CSV.
+
+Both are written to a temporary file beside the target and renamed into place on ``close()``;
+a write that fails (a full disk) removes the temporary file and raises ``OSError`` naming the
+target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeseg.errors import EdgesegError
+from edgeseg.files import temp_beside, with_path
+from edgeseg.runtime.results import FrameResult, Sink
+from edgeseg.runtime.stats import PipelineStats
+
+STATS_INTERVAL_S = 1.0
+
+
+def stats_record(stats: PipelineStats, extra: dict[str, Any], final: bool) -> dict[str, Any]:
+    """One ``--stats`` line: ``extra`` (model, backend), the snapshot with the latest frame's
+    class shares, ``final``. ``/stats`` of ``--serve`` answers the same record."""
+    return {**extra, **stats.snapshot(class_share=True).to_dict(), "final": final}
+
+
+class StatsSink(Sink):
+    """One JSON line per second of wall time (the stats of that moment, see
+    :class:`~edgeseg.runtime.stats.StatsSnapshot`), then a final line with ``"final": true``.
+
+    Per second rather than per frame: the file stays small on a camera left running for hours
+    and each line already holds the FPS, latency percentiles and per-stage means of its window.
+    """
+
+    def __init__(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise EdgesegError(f"stats folder {self.path.parent} does not exist")
+        self.extra = extra or {}
+        self._tmp = temp_beside(self.path)
+        self._file = open(self._tmp, "w")  # noqa: SIM115 - kept open for the whole run
+        self._last = time.perf_counter()
+        self._stats: PipelineStats | None = None
+
+    def _emit(self, stats: PipelineStats, final: bool) -> None:
+        record = stats_record(stats, self.extra, final)
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self._discard()
+            raise with_path(exc, self.path) from None
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self._discard()
+
+    def write(self, result: FrameResult) -> None:
+        if self._file.closed:
+            return
+        self._stats = result.stats
+        now = time.perf_counter()
+        if now - self._last >= STATS_INTERVAL_S:
+            self._last = now
+            self._emit(result.stats, final=False)
+
+    def finish(self, stats: PipelineStats) -> None:
+        self._stats = stats
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        if self._stats is not None:
+            self._emit(self._stats, final=True)
+        try:
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self._discard()
+            raise with_path(exc, self.path) from None
+
+
+class ClassSharesSink(Sink):
+    """One CSV row per frame: ``frame`` (its name), then the fraction of pixels of each class
+    (the model's class names are the header), from the class map at network resolution.
+
+    ``--class-shares FILE.csv``: the per-frame record of what the scene held, beside the masks
+    or alone; a camera left running for an hour at 30 fps writes 108,000 rows of ~12 numbers.
+    """
+
+    def __init__(self, path: str | Path, class_names: tuple[str, ...] | list[str]) -> None:
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise EdgesegError(f"class shares folder {self.path.parent} does not exist")
+        self.class_names = list(class_names)
+        self._tmp = temp_beside(self.path)
+        self._file = open(self._tmp, "w", newline="")  # noqa: SIM115 - kept open for the run
+        self._csv = csv.writer(self._file)
+        self.rows = 0
+        self._write_row(["frame", *self.class_names])
+
+    def _write_row(self, row: list[Any]) -> None:
+        try:
+            self._csv.writerow(row)
+        except OSError as exc:
+            self._discard()
+            raise with_path(exc, self.path) from None
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self._discard()
+
+    def write(self, result: FrameResult) -> None:
+        if self._file.closed:
+            return
+        shares = result.class_shares
+        self._write_row([result.frame.name, *(f"{shares[n]:.6f}" for n in self.class_names)])
+        self.rows += 1
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self._discard()
+            raise with_path(exc, self.path) from None
