@@ -1,8 +1,16 @@
-"""SegNet's unpooling in ONNX: the standard-op block, the TensorRT plugin node, and finding both.
+"""SegNet's unpooling in ONNX: the standard-op block, the ONNX Runtime form, the TensorRT plugin
+node, and finding them again.
 
-The portable ONNX cannot use ``MaxUnpool`` fed by MaxPool's ``Indices`` (TensorRT rejects both,
-and ONNX's flat N·C·H·W index convention differs from PyTorch's per-plane one), so each
-unpooling is written as a small block of standard ops that recomputes every 2x2 window's first
+Three forms of the same exact operation, for three readers:
+
+- the **block** of standard ops below: what the exporter writes first, what TensorRT's parser
+  reads for a native engine, what quantizers annotate (``model.fp16.onnx``, ``model.int8.onnx``);
+- the **ONNX Runtime form** (:func:`to_maxunpool_form`): ``MaxUnpool`` at the encoder MaxPool's
+  ``Indices``, which ONNX Runtime runs 1.4-1.6x faster on a CPU; ``model.onnx`` holds it.
+  TensorRT's parser rejects MaxUnpool and the Indices output, so nothing for TensorRT uses it;
+- the **plugin node** (:func:`plugin_node`): one node of edgeseg's TensorRT plugin per unpooling.
+
+The block recomputes every 2x2 window's first
 maximum from the encoder's pre-pool tensor P (N, C, H, W) and places the decoder tensor
 D (N, C, H//2, W//2) there, exactly as ``max_unpool2d(D, max_pool2d(P, 2, 2,
 return_indices=True)[1], 2, 2, output_size=(H, W))``:
@@ -53,6 +61,14 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
+from edgeseg.onnx_graph import (
+    elem_type_of,
+    onnx_opset,
+    replace_nodes,
+    set_opset,
+    static_hw,
+    tensor_types,
+)
 
 UNPOOL_SCOPE = "edgeseg_unpool"
 
@@ -86,6 +102,28 @@ def _const(name: str, array: np.ndarray) -> onnx.NodeProto:
     )
 
 
+class _Block:
+    """Nodes of one site's block under construction, named ``edgeseg_unpool/<site>/<role>``."""
+
+    def __init__(self, site: str, dtype: type) -> None:
+        self.scope = f"{UNPOOL_SCOPE}/{site}"
+        self.dtype = dtype
+        self.nodes: list[onnx.NodeProto] = []
+
+    def name(self, role: str) -> str:
+        return f"{self.scope}/{role}"
+
+    def add(self, op: str, inputs: list[str], role: str, out: str | None = None, **attrs) -> str:
+        """Append one node; returns its output's name (``out``, else the node's own name)."""
+        output = out or self.name(role)
+        self.nodes.append(helper.make_node(op, inputs, [output], name=self.name(role), **attrs))
+        return output
+
+    def const(self, role: str, values: Iterable[float] | np.ndarray, dtype: type = np.int64) -> str:
+        self.nodes.append(_const(self.name(role), np.asarray(values, dtype=dtype)))
+        return self.name(role)
+
+
 def expansion_nodes(
     site: str,
     decoder: str,
@@ -105,134 +143,94 @@ def expansion_nodes(
     """
     if elem_type not in _FLOAT_TYPES:
         raise ValueError(f"unpooling works on float32 or float16 tensors, not type {elem_type}")
-    scope = f"{UNPOOL_SCOPE}/{site}"
+    block = _Block(site, np.float16 if elem_type == TensorProto.FLOAT16 else np.float32)
+    windows_in, even_hw = _crop_to_even(block, decoder, prepool, prepool_hw)
+    windows = block.add("SpaceToDepth", [windows_in], "windows", blocksize=2)
+    one_hot = _first_maximum(block, windows, opset)
+    decoder_planes = block.add(
+        "Reshape", [decoder, block.const("decoder_shape", [0, 1, -1, 0])], "decoder_planes"
+    )
+    zero = block.const("zero", np.zeros(()), block.dtype)
+    selected = block.add("Where", [one_hot, decoder_planes, zero], "select")
+    _back_to_space(block, selected, windows, prepool, prepool_hw, even_hw, output)
+    return block.nodes
 
-    def t(role: str) -> str:
-        return f"{scope}/{role}"
 
-    nodes: list[onnx.NodeProto] = []
+def _crop_to_even(
+    block: _Block, decoder: str, prepool: str, prepool_hw: tuple[int, int] | None
+) -> tuple[str, str | None]:
+    """The pre-pool tensor cut to even H, W (floor-mode pooling drops the odd row/column):
+    (tensor name, name of the run-time even (H, W) or None when static)."""
+    if prepool_hw is None:
+        pooled_hw = block.add("Shape", [decoder], "pooled_hw", start=2, end=4)
+        even_hw = block.add("Mul", [pooled_hw, block.const("two", [2])], "even_hw")
+        starts, axes = block.const("crop_starts", [0, 0]), block.const("crop_axes", [2, 3])
+        return block.add("Slice", [prepool, starts, even_hw, axes], "crop"), even_hw
+    height, width = (int(v) for v in prepool_hw)
+    even = (height // 2 * 2, width // 2 * 2)
+    if even == (height, width):
+        return prepool, None
+    crop = [
+        prepool,
+        block.const("crop_starts", [0, 0]),
+        block.const("crop_ends", even),
+        block.const("crop_axes", [2, 3]),
+    ]
+    return block.add("Slice", crop, "crop"), None
 
-    def add(op: str, inputs: list[str], role: str, out: str | None = None, **attrs) -> str:
-        name = out or t(role)
-        nodes.append(helper.make_node(op, inputs, [name], name=t(role), **attrs))
-        return name
 
-    def const(role: str, values: Iterable[int] | np.ndarray) -> str:
-        nodes.append(_const(t(role), np.asarray(values, dtype=np.int64)))
-        return t(role)
+def _first_maximum(block: _Block, windows: str, opset: int) -> str:
+    """(N, 4, C·h, w) bool: the first maximum of each window in row-major order.
 
-    if prepool_hw is not None:
-        height, width = (int(v) for v in prepool_hw)
-        even = (height // 2 * 2, width // 2 * 2)
-        odd = even != (height, width)
-        windows_in = prepool
-        if odd:
-            windows_in = add(
-                "Slice",
-                [
-                    prepool,
-                    const("crop_starts", [0, 0]),
-                    const("crop_ends", even),
-                    const("crop_axes", [2, 3]),
-                ],
-                "crop",
-            )
-    else:
-        pooled_hw = add("Shape", [decoder], "pooled_hw", start=2, end=4)
-        even_hw = add("Mul", [pooled_hw, const("two", [2])], "even_hw")
-        windows_in = add(
-            "Slice",
-            [prepool, const("crop_starts", [0, 0]), even_hw, const("crop_axes", [2, 3])],
-            "crop",
-        )
-    dtype = np.float16 if elem_type == TensorProto.FLOAT16 else np.float32
+    Exact without ArgMax (whose tie rule TensorRT's TopK does not document): the positions at
+    the maximum get ranks 8..5, the others 4..1, and the highest rank is the first maximum.
+    """
 
     def reduce_max(source: str, role: str) -> str:
         if opset >= 18:
-            return add("ReduceMax", [source, const(f"{role}_axes", [1])], role, keepdims=1)
-        return add("ReduceMax", [source], role, axes=[1], keepdims=1)
+            return block.add(
+                "ReduceMax", [source, block.const(f"{role}_axes", [1])], role, keepdims=1
+            )
+        return block.add("ReduceMax", [source], role, axes=[1], keepdims=1)
 
-    windows = add("SpaceToDepth", [windows_in], "windows", blocksize=2)
-    planes = add("Reshape", [windows, const("planes_shape", [0, 4, -1, 0])], "planes")
-    at_max = add("Equal", [planes, reduce_max(planes, "window_max")], "at_max")
-    for role, ranks in (("rank_hit", [8, 7, 6, 5]), ("rank_miss", [4, 3, 2, 1])):
-        nodes.append(_const(t(role), np.asarray(ranks, dtype=dtype).reshape(1, 4, 1, 1)))
-    rank = add("Where", [at_max, t("rank_hit"), t("rank_miss")], "rank")
-    one_hot = add("Equal", [rank, reduce_max(rank, "best_rank")], "one_hot")
-    decoder_planes = add(
-        "Reshape", [decoder, const("decoder_shape", [0, 1, -1, 0])], "decoder_planes"
-    )
-    nodes.append(_const(t("zero"), np.zeros((), dtype=dtype)))
-    selected = add("Where", [one_hot, decoder_planes, t("zero")], "select")
+    planes = block.add("Reshape", [windows, block.const("planes_shape", [0, 4, -1, 0])], "planes")
+    at_max = block.add("Equal", [planes, reduce_max(planes, "window_max")], "at_max")
+    ranks = {}
+    for role, values in (("rank_hit", [8, 7, 6, 5]), ("rank_miss", [4, 3, 2, 1])):
+        ranks[role] = block.const(role, np.reshape(values, (1, 4, 1, 1)), block.dtype)
+    rank = block.add("Where", [at_max, ranks["rank_hit"], ranks["rank_miss"]], "rank")
+    return block.add("Equal", [rank, reduce_max(rank, "best_rank")], "one_hot")
+
+
+def _back_to_space(
+    block: _Block,
+    selected: str,
+    windows: str,
+    prepool: str,
+    prepool_hw: tuple[int, int] | None,
+    even_hw: str | None,
+    output: str,
+) -> None:
+    """Windows back to (N, C, H, W), zero-padded to the pre-pool size (odd sizes)."""
     if prepool_hw is not None:
-        blocks_shape = const("blocks_shape", [0, -1, height // 2, width // 2])
+        height, width = prepool_hw
+        shape = block.const("blocks_shape", [0, -1, height // 2, width // 2])
     else:
-        blocks_shape = add("Shape", [windows], "blocks_shape")
-    blocks = add("Reshape", [selected, blocks_shape], "blocks")
+        shape = block.add("Shape", [windows], "blocks_shape")
+    blocks = block.add("Reshape", [selected, shape], "blocks")
+    odd = prepool_hw is not None and (prepool_hw[0] % 2 or prepool_hw[1] % 2)
     if prepool_hw is not None and not odd:
-        add("DepthToSpace", [blocks], "to_space", out=output, blocksize=2, mode="DCR")
-        return nodes
-    spatial = add("DepthToSpace", [blocks], "to_space", blocksize=2, mode="DCR")
+        block.add("DepthToSpace", [blocks], "to_space", out=output, blocksize=2, mode="DCR")
+        return
+    spatial = block.add("DepthToSpace", [blocks], "to_space", blocksize=2, mode="DCR")
     if prepool_hw is not None:
-        pads = const("pads", [0, 0, 0, 0, 0, 0, height - even[0], width - even[1]])
+        pads = block.const("pads", [0, 0, 0, 0, 0, 0, prepool_hw[0] % 2, prepool_hw[1] % 2])
     else:
-        prepool_size = add("Shape", [prepool], "prepool_hw", start=2, end=4)
-        dropped = add("Sub", [prepool_size, even_hw], "dropped_hw")
-        pads = add("Concat", [const("pads_begin", [0] * 6), dropped], "pads", axis=0)
-    add("Pad", [spatial, pads], "pad", out=output, mode="constant")
-    return nodes
-
-
-# --- looking tensors up ------------------------------------------------------------------------
-
-
-def tensor_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
-    """Known types of a graph's tensors: inputs, outputs, value_info and initializers."""
-    graph = model.graph
-    types = {v.name: v.type for v in (*graph.input, *graph.value_info, *graph.output)}
-    for init in graph.initializer:
-        types.setdefault(init.name, helper.make_tensor_type_proto(init.data_type, init.dims))
-    return types
-
-
-def static_hw(type_proto: onnx.TypeProto | None) -> tuple[int, int] | None:
-    """(H, W) of a 4-D tensor type when both are fixed numbers, else None."""
-    if type_proto is None or not type_proto.tensor_type.HasField("shape"):
-        return None
-    dims = type_proto.tensor_type.shape.dim
-    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
-        return None
-    return int(dims[2].dim_value), int(dims[3].dim_value)
-
-
-def elem_type_of(types: dict[str, onnx.TypeProto], name: str) -> int:
-    type_proto = types.get(name)
-    if type_proto is None or not type_proto.tensor_type.elem_type:
-        return TensorProto.FLOAT
-    return int(type_proto.tensor_type.elem_type)
-
-
-def replace_nodes(model: onnx.ModelProto, replacements: dict[int, list[onnx.NodeProto]]) -> None:
-    """Replace ``graph.node[i]`` by ``replacements[i]`` (a list, possibly empty), in place."""
-    new_nodes: list[onnx.NodeProto] = []
-    for index, node in enumerate(model.graph.node):
-        new_nodes.extend(replacements.get(index, [node]))
-    del model.graph.node[:]
-    model.graph.node.extend(new_nodes)
-
-
-def onnx_opset(model: onnx.ModelProto) -> int:
-    """The graph's default-domain opset (18 when it imports none, as a fresh graph would)."""
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 18)
-
-
-def set_opset(model: onnx.ModelProto, domain: str, version: int | None) -> None:
-    """Add, update or (``version=None``) remove the opset import of ``domain``."""
-    kept = [o for o in model.opset_import if o.domain != domain]
-    del model.opset_import[:]
-    model.opset_import.extend(kept)
-    if version is not None:
-        model.opset_import.append(helper.make_opsetid(domain, version))
+        prepool_size = block.add("Shape", [prepool], "prepool_hw", start=2, end=4)
+        dropped = block.add("Sub", [prepool_size, even_hw], "dropped_hw")
+        begin = block.const("pads_begin", [0] * 6)
+        pads = block.add("Concat", [begin, dropped], "pads", axis=0)
+    block.add("Pad", [spatial, pads], "pad", out=output, mode="constant")
 
 
 def expand_nodes_like(model: onnx.ModelProto, op_type: str, domain: str) -> int:

@@ -25,6 +25,7 @@ from onnx import TensorProto, helper
 
 from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_VERSION
 from edgeseg.errors import EdgesegError
+from edgeseg.onnx_graph import set_opset, tensor_types
 from edgeseg.unpool_graph import (
     PLUGIN_DOMAIN,
     PLUGIN_DOMAIN_VERSION,
@@ -33,8 +34,6 @@ from edgeseg.unpool_graph import (
     is_2x2_window,
     plugin_node,
     plugin_nodes,
-    set_opset,
-    tensor_types,
 )
 
 INDEX_OPS = ("MaxUnpool", "Scatter", "ScatterElements", "ScatterND", "GatherElements", "GatherND")

@@ -91,9 +91,14 @@ def run_pipeline(
     """
     if max_frames is not None and max_frames < 1:
         raise EdgesegError(f"--max-frames must be at least 1, got {max_frames}")
+    outputs = {
+        "--output": output,
+        "--save-masks": save_masks,
+        "--stats": stats_path,
+        "--class-shares": class_shares_path,
+    }
     segmenter = Segmenter(model, backend=backend)
     try:
-        renderer = Renderer(segmenter.card, mode=mode, alpha=alpha, legend=legend, classes=classes)
         if isinstance(source, FrameSource):
             opened = source
         else:
@@ -101,12 +106,6 @@ def run_pipeline(
             opened = open_source(source, camera_size, camera_fps, **camera)
         if realtime:
             opened = PacedSource(opened)
-        outputs = {
-            "--output": output,
-            "--save-masks": save_masks,
-            "--stats": stats_path,
-            "--class-shares": class_shares_path,
-        }
         sinks: list[Sink] = []
         try:
             named = ("--save-masks", "--output") if output and is_frames_folder(output) else ()
@@ -118,15 +117,13 @@ def run_pipeline(
             sinks.extend(extra_sinks)
             if on_ready is not None:
                 on_ready(segmenter, opened)
-            pipeline = Pipeline(
-                opened,
-                segmenter,
-                sinks,
-                renderer=renderer,
-                max_frames=max_frames,
-                retry=retry,
-                on_event=on_event,
+            renderer = Renderer(
+                segmenter.card, mode=mode, alpha=alpha, legend=legend, classes=classes
             )
+            pipeline = Pipeline(
+                opened, segmenter, sinks, renderer=renderer, max_frames=max_frames,
+                retry=retry, on_event=on_event,
+            )  # fmt: skip
         except BaseException:  # nothing ran: remove the sinks' temporary files, free the source
             for sink in sinks:
                 sink.discard()

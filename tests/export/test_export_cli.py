@@ -92,7 +92,7 @@ def _examples(cli, *command: str) -> list[list[str]]:
 def test_export_help_examples_run(cli, checkpoint: Path, camvid_like: Path, tmp_path: Path) -> None:
     """The --help examples, with their paths pointed at a real checkpoint and a scratch folder."""
     examples = _examples(cli, "export")
-    assert len(examples) == 5 and all(e[:2] == ["edgeseg", "export"] for e in examples)
+    assert len(examples) == 6 and all(e[:2] == ["edgeseg", "export"] for e in examples)
     first, *engine_examples, int8_dataset, int8_folder = examples
     places = {"../shared/datasets/camvid": camvid_like, "frames/": camvid_like / "train"}
     for index, example in enumerate((int8_dataset, int8_folder)):
@@ -122,7 +122,7 @@ def test_export_help_examples_run(cli, checkpoint: Path, camvid_like: Path, tmp_
             args = [
                 str(checkpoint)
                 if a.endswith(".pt")
-                else str(tmp_path / "out" / "model.trt.onnx")
+                else str(tmp_path / "out" / Path(a).name)
                 if a.endswith(".onnx")
                 else str(tmp_path / "out")
                 if a == "export/"
