@@ -33,23 +33,11 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import EdgesegError
+from edgeseg.media import FLIP_METHODS, V4L2_FORMATS
 
-#: ``--flip`` values; the position is nvvidconv's ``flip-method`` number (jetson-utils'
-#: ``videoOptions::FlipMethod`` uses the same order and names).
-FLIP_METHODS = (
-    "none",
-    "counterclockwise",
-    "rotate-180",
-    "clockwise",
-    "horizontal",
-    "upper-right-diagonal",
-    "vertical",
-    "upper-left-diagonal",
-)
 CSI_SIZE_HW = (1080, 1920)  # a native mode of IMX219 (at 30 fps) and IMX477 (at 60 fps)
 CSI_FPS = 30.0
 #: ``--camera-format`` -> V4L2 FourCC.
-V4L2_FORMATS = {"mjpg": "MJPG", "yuyv": "YUYV"}
 V4L2_BUFFERS = 1  # the driver's queue: one buffer, so a read gets the newest frame
 
 

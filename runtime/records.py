@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import time
@@ -29,7 +30,41 @@ def stats_record(stats: PipelineStats, extra: dict[str, Any], final: bool) -> di
     return {**extra, **stats.snapshot(class_share=True).to_dict(), "final": final}
 
 
-class StatsSink(Sink):
+class _TextRecord(Sink):
+    """A text file written through a temporary file beside ``path`` and renamed into place on
+    :meth:`close`; a failed write removes the temporary file and raises OSError naming ``path``.
+    """
+
+    def __init__(self, path: str | Path, what: str, newline: str | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise EdgesegError(f"{what} folder {self.path.parent} does not exist")
+        self._tmp = temp_beside(self.path)
+        self._file = open(self._tmp, "w", newline=newline)  # noqa: SIM115 - open for the run
+
+    def _write(self, text: str) -> None:
+        try:
+            self._file.write(text)
+            self._file.flush()
+        except OSError as exc:
+            self.discard()
+            raise with_path(exc, self.path) from None
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def _put_in_place(self) -> None:
+        try:
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise with_path(exc, self.path) from None
+
+
+class StatsSink(_TextRecord):
     """One JSON line per second of wall time (the stats of that moment, see
     :class:`~edgeseg.runtime.stats.StatsSnapshot`), then a final line with ``"final": true``.
 
@@ -38,31 +73,13 @@ class StatsSink(Sink):
     """
 
     def __init__(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
-        self.path = Path(path)
-        if not self.path.parent.exists():
-            raise EdgesegError(f"stats folder {self.path.parent} does not exist")
+        super().__init__(path, "stats")
         self.extra = extra or {}
-        self._tmp = temp_beside(self.path)
-        self._file = open(self._tmp, "w")  # noqa: SIM115 - kept open for the whole run
         self._last = time.perf_counter()
         self._stats: PipelineStats | None = None
 
     def _emit(self, stats: PipelineStats, final: bool) -> None:
-        record = stats_record(stats, self.extra, final)
-        try:
-            self._file.write(json.dumps(record) + "\n")
-            self._file.flush()
-        except OSError as exc:
-            self._discard()
-            raise with_path(exc, self.path) from None
-
-    def _discard(self) -> None:
-        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
-            self._file.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def discard(self) -> None:
-        self._discard()
+        self._write(json.dumps(stats_record(stats, self.extra, final)) + "\n")
 
     def write(self, result: FrameResult) -> None:
         if self._file.closed:
@@ -81,47 +98,30 @@ class StatsSink(Sink):
             return
         if self._stats is not None:
             self._emit(self._stats, final=True)
-        try:
-            self._file.close()
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self._discard()
-            raise with_path(exc, self.path) from None
+        self._put_in_place()
 
 
-class ClassSharesSink(Sink):
+class ClassSharesSink(_TextRecord):
     """One CSV row per frame: ``frame`` (its name), then the fraction of pixels of each class
-    (the model's class names are the header), from the class map at network resolution.
+    (the model's class names are the header) in the frame's mask.
 
     ``--class-shares FILE.csv``: the per-frame record of what the scene held, beside the masks
     or alone; a camera left running for an hour at 30 fps writes 108,000 rows of ~12 numbers.
     """
 
     def __init__(self, path: str | Path, class_names: tuple[str, ...] | list[str]) -> None:
-        self.path = Path(path)
-        if not self.path.parent.exists():
-            raise EdgesegError(f"class shares folder {self.path.parent} does not exist")
+        super().__init__(path, "class shares", newline="")
         self.class_names = list(class_names)
-        self._tmp = temp_beside(self.path)
-        self._file = open(self._tmp, "w", newline="")  # noqa: SIM115 - kept open for the run
-        self._csv = csv.writer(self._file)
+        self._line = io.StringIO()
+        self._csv = csv.writer(self._line)
         self.rows = 0
         self._write_row(["frame", *self.class_names])
 
     def _write_row(self, row: list[Any]) -> None:
-        try:
-            self._csv.writerow(row)
-        except OSError as exc:
-            self._discard()
-            raise with_path(exc, self.path) from None
-
-    def _discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self._file.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def discard(self) -> None:
-        self._discard()
+        self._line.seek(0)
+        self._line.truncate()
+        self._csv.writerow(row)
+        self._write(self._line.getvalue())
 
     def write(self, result: FrameResult) -> None:
         if self._file.closed:
@@ -131,11 +131,5 @@ class ClassSharesSink(Sink):
         self.rows += 1
 
     def close(self) -> None:
-        if self._file.closed:
-            return
-        try:
-            self._file.close()
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self._discard()
-            raise with_path(exc, self.path) from None
+        if not self._file.closed:
+            self._put_in_place()

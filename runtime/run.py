@@ -99,6 +99,7 @@ def run_pipeline(
     }
     segmenter = Segmenter(model, backend=backend)
     try:
+        renderer = Renderer(segmenter.card, mode=mode, alpha=alpha, legend=legend, classes=classes)
         if isinstance(source, FrameSource):
             opened = source
         else:
@@ -117,9 +118,6 @@ def run_pipeline(
             sinks.extend(extra_sinks)
             if on_ready is not None:
                 on_ready(segmenter, opened)
-            renderer = Renderer(
-                segmenter.card, mode=mode, alpha=alpha, legend=legend, classes=classes
-            )
             pipeline = Pipeline(
                 opened, segmenter, sinks, renderer=renderer, max_frames=max_frames,
                 retry=retry, on_event=on_event,

@@ -17,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,3 +168,45 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: st
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("edgeseg: error:") and fragment in lines[0], lines[0]
     assert "Traceback" not in result.stderr
+
+
+#: The signals edgeseg treats as "stop": Ctrl-C, systemd/docker stop, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def default_signals() -> None:
+    """A shell's background job starts with SIGINT ignored and nohup ignores SIGHUP; edgeseg
+    leaves ignored signals alone, so give the child the defaults a terminal would."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def start_run(args: list[str], total: int, umask: int | None = None) -> tuple:
+    """Start a real ``edgeseg run ARGS`` over a source of ``total`` frames; returns (process,
+    stderr chunks) once its progress bar shows frames going through (read in a thread, so the
+    pipe never fills): the moment a signal test interrupts it."""
+
+    def setup() -> None:
+        default_signals()
+        if umask is not None:
+            os.umask(umask)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeseg", "run", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=setup,
+    )
+    seen: list[str] = []
+    started = threading.Event()
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        while chunk := process.stderr.read(64):
+            seen.append(chunk)
+            if re.search(rf"\| *[1-9][0-9]*/{total} ", "".join(seen[-8:])):
+                started.set()
+
+    threading.Thread(target=read_stderr, daemon=True).start()
+    assert started.wait(timeout=60), "".join(seen)
+    return process, seen

@@ -12,20 +12,9 @@ from typing import Any
 
 import click
 
+from edgeseg.media import FLIP_METHODS, V4L2_FORMATS
+
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-#: Kept here (not imported from the runtime) so that ``edgeseg --help`` stays light; a test
-#: checks they equal edgeseg.runtime.cameras' lists.
-V4L2_FORMATS = ("mjpg", "yuyv")
-FLIP_METHODS = (
-    "none",
-    "counterclockwise",
-    "rotate-180",
-    "clockwise",
-    "horizontal",
-    "upper-right-diagonal",
-    "vertical",
-    "upper-left-diagonal",
-)
 MODES = ("overlay", "mask", "side-by-side")
 LIVE_LINE_INTERVAL_S = 1.0
 

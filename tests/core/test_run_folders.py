@@ -7,7 +7,6 @@ the command, without paying a Python start per case), on the small synthetic Cam
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,27 +16,11 @@ from cli_helpers import assert_one_line_error
 from fault_helpers import read_only_folder
 
 from edgeseg.checkpoint import read_checkpoint, save_checkpoint
-from edgeseg.cli.main import main
 from edgeseg.run_dirs import claim_run_dir
 
 TINY = ("--width", "0.125", "--input-size", "32x32", "--batch-size", "2", "--workers", "0")
 SMALL = (*TINY, "--limit-train", "2", "--limit-val", "1", "--epochs", "1")
 MARKERS = ("config.yaml", "last.pt", "best.pt")
-
-
-@pytest.fixture()
-def cli(capfd: pytest.CaptureFixture[str]):
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        capfd.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capfd.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return run
 
 
 @pytest.fixture()

@@ -32,7 +32,6 @@ from edgeseg.runtime import (
     open_source,
 )
 from edgeseg.runtime.cameras import (
-    V4L2_FORMATS,
     flip_image,
     fourcc_text,
     parse_csi,
@@ -75,9 +74,6 @@ def test_flip_names_are_nvvidconv_flip_methods_in_order() -> None:
     # nvvidconv flip-method: 0 none, 1 counterclockwise, 2 rotate-180, 3 clockwise,
     # 4 horizontal, 5 upper-right-diagonal, 6 vertical, 7 upper-left-diagonal.
     assert FLIP_METHODS.index("clockwise") == 3 and FLIP_METHODS.index("vertical") == 6
-    from edgeseg.cli import run
-
-    assert run.FLIP_METHODS == FLIP_METHODS and tuple(V4L2_FORMATS) == run.V4L2_FORMATS
 
 
 @pytest.mark.parametrize("spec", ["csi://", "csi://cam", "csi://-1"])

@@ -14,13 +14,10 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, edgeseg
+from cli_helpers import assert_one_line_error, edgeseg, start_run
 from runtime_helpers import CAMVID_CLIP, count_video_frames, tiny_card, write_video
 
 from edgeseg.card import write_sidecar
@@ -93,43 +90,10 @@ def test_ctrl_c_finalises_the_output(tiny_onnx: Path, tmp_path: Path) -> None:
     # Long enough that Ctrl-C lands mid-run on an idle machine too (~2,000 frames/s here).
     long_video = write_video(tmp_path / "long.mp4", 4000)
     out = tmp_path / "interrupted.mp4"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgeseg",
-            "run",
-            "--model",
-            str(tiny_onnx),
-            "--source",
-            str(long_video),
-            "--output",
-            str(out),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell's background job (`.ci/run &`) starts with SIGINT ignored, and Python then
-        # installs no KeyboardInterrupt handler: give the child the default, as a terminal does.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    # Interrupt as soon as the progress bar shows frames going through (read in a thread, so
-    # the pipe never fills): waiting a fixed time raced the whole run on an idle machine.
-    seen: list[str] = []
-    started = threading.Event()
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        while chunk := process.stderr.read(64):
-            seen.append(chunk)
-            if re.search(r"\| *[1-9][0-9]*/4000 ", "".join(seen[-8:])):
-                started.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    assert started.wait(timeout=60), "".join(seen)
+    args = ["--model", str(tiny_onnx), "--source", str(long_video), "--output", str(out)]
+    process, seen = start_run(args, 4000)
     process.send_signal(signal.SIGINT)
     process.wait(timeout=60)
-    reader.join(timeout=10)
     stderr = "".join(seen)
     assert process.returncode == 130, stderr
     assert ("interrupted" in stderr or "aborted" in stderr) and "Traceback" not in stderr

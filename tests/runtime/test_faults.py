@@ -25,11 +25,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import assert_one_line_error, edgeseg
+from cli_helpers import assert_one_line_error, edgeseg, start_run
 from fault_helpers import mounted_tmpfs, read_only_folder
 from runtime_helpers import GeneratedLiveSource, count_video_frames, write_video
 
-from edgeseg.cli.main import main, os_error_line
+from edgeseg.cli.main import os_error_line
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import (
     CorruptFrame,
@@ -43,24 +43,6 @@ from edgeseg.runtime import (
 )
 
 FAST_RETRY = RetryPolicy(initial_s=0.01, factor=2.0, max_delay_s=0.05, max_attempts=3)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@pytest.fixture()
-def cli(capfd: pytest.CaptureFixture[str]):
-    """``edgeseg ARGS`` in this process (the console entry point): a CompletedProcess."""
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        capfd.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capfd.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return run
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -82,42 +64,6 @@ def hidden_files(folder: Path) -> list[str]:
 
 
 # -- signals ------------------------------------------------------------------------------------
-
-
-def default_signals() -> None:
-    """A shell's background job starts with SIGINT ignored and nohup ignores SIGHUP; edgeseg
-    leaves ignored signals alone, so give the child the defaults a terminal would."""
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_DFL)
-
-
-def start_run(args: list[str], total: int, umask: int | None = None) -> tuple:
-    """Start ``edgeseg run ARGS``; returns (process, stderr chunks) once frames go through."""
-
-    def setup() -> None:
-        default_signals()
-        if umask is not None:
-            os.umask(umask)
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edgeseg", "run", *args],
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=setup,
-    )
-    seen: list[str] = []
-    started = threading.Event()
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        while chunk := process.stderr.read(64):
-            seen.append(chunk)
-            if re.search(rf"\| *[1-9][0-9]*/{total} ", "".join(seen[-8:])):
-                started.set()
-
-    threading.Thread(target=read_stderr, daemon=True).start()
-    assert started.wait(timeout=60), "".join(seen)
-    return process, seen
 
 
 @pytest.fixture(scope="module")
