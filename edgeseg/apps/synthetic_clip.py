@@ -61,17 +61,28 @@ def _road_edges(y: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.
 def _draw_frame(
     index: int, fps: float, size_hw: tuple[int, int], scenery: dict, noise: np.ndarray
 ) -> np.ndarray:
+    """Frame ``index`` of the scene: sky, ground and road, scenery, centre line, cars, sensor
+    noise, and the SYNTHETIC label."""
     height, width = size_hw
     t = index / fps
     horizon = int(HORIZON * height)
     frame = np.empty((height, width, 3), np.uint8)
+    _draw_sky_and_ground(frame, horizon)
+    _draw_scenery(frame, horizon, int(t * width * 0.12), scenery)
+    _draw_centre_line(frame, horizon, t)
+    _draw_cars(frame, horizon, t)
+    frame = cv2.add(frame, noise[index % len(noise)], dtype=cv2.CV_8U)  # not flat colours
+    _draw_label(frame)
+    return frame
 
-    # Sky: blue overhead fading to a pale haze at the horizon (BGR).
+
+def _draw_sky_and_ground(frame: np.ndarray, horizon: int) -> None:
+    """Sky blue overhead fading to a pale haze at the horizon; pavement below it, the road
+    drawn over the pavement (BGR)."""
+    height, width = frame.shape[:2]
     ramp = np.linspace(0.0, 1.0, horizon, dtype=np.float32)[:, None]
     top, haze = np.array([200, 140, 90], np.float32), np.array([235, 225, 215], np.float32)
     frame[:horizon] = (top + (haze - top) * ramp)[:, None, :].astype(np.uint8)
-
-    # Ground: pavement everywhere below the horizon, the road drawn over it.
     frame[horizon:] = (150, 165, 175)
     rows = np.arange(horizon, height)
     left, right = _road_edges(rows.astype(np.float32), height, width)
@@ -79,8 +90,10 @@ def _draw_frame(
     road = (cols >= left[:, None]) & (cols <= right[:, None])
     frame[horizon:][road] = (95, 95, 100)
 
-    # Buildings and trees scroll left at the camera's speed.
-    shift = int(t * width * 0.12)
+
+def _draw_scenery(frame: np.ndarray, horizon: int, shift: int, scenery: dict) -> None:
+    """Buildings (with window rows) and trees, scrolled left by ``shift`` pixels."""
+    height, width = frame.shape[:2]
     strip = 3 * width
     for b in scenery["buildings"]:
         x0 = (b["x"] - shift) % strip - width
@@ -89,7 +102,7 @@ def _draw_frame(
             continue
         y0 = horizon - int(b["h"] * height)
         cv2.rectangle(frame, (x0, y0), (x1, horizon), b["colour"], -1)
-        for wy in range(y0 + 6, horizon - 8, 14):  # window rows
+        for wy in range(y0 + 6, horizon - 8, 14):
             for wx in range(x0 + 5, x1 - 8, 12):
                 cv2.rectangle(frame, (wx, wy), (wx + 5, wy + 7), (60, 50, 40), -1)
     for tree in scenery["trees"]:
@@ -100,18 +113,24 @@ def _draw_frame(
         cv2.rectangle(frame, (x - 2, horizon - radius), (x + 2, horizon + 4), (30, 50, 80), -1)
         cv2.circle(frame, (x, horizon - radius - radius // 2), radius, (40, 120, 50), -1)
 
-    # Dashed centre line moving towards the camera.
+
+def _draw_centre_line(frame: np.ndarray, horizon: int, t: float) -> None:
+    """The dashed centre line, moving towards the camera."""
+    height, width = frame.shape[:2]
     dash_period = 0.18
     phase = (t * 0.6) % dash_period
     depth = np.linspace(0.0, 1.0, height - horizon, dtype=np.float32)
     on = ((np.sqrt(depth) + phase) % dash_period) < dash_period / 2
-    for row, visible in zip(rows, on, strict=True):
+    for row, visible in zip(np.arange(horizon, height), on, strict=True):
         if visible:
             half = max(1, int((row - horizon) / (height - horizon) * width * 0.012))
             frame[row, width // 2 - half : width // 2 + half + 1] = (235, 235, 235)
 
-    # Two cars, one in each lane, drifting up and down the road at different speeds; the
-    # farther one is drawn first so the nearer one covers it.
+
+def _draw_cars(frame: np.ndarray, horizon: int, t: float) -> None:
+    """Two cars, one in each lane, drifting up and down the road at different speeds; the
+    farther one is drawn first so the nearer one covers it."""
+    height, width = frame.shape[:2]
     cars = []
     for lane, speed, colour in ((-0.5, 0.23, (40, 40, 170)), (0.5, 0.13, (150, 90, 30))):
         depth_car = 0.15 + 0.7 * (0.5 + 0.5 * np.sin(2 * np.pi * speed * t + lane))
@@ -123,38 +142,26 @@ def _draw_frame(
         car_h = int(car_w * 0.7)
         x0, y0 = centre - car_w // 2, y_bottom - car_h
         cv2.rectangle(frame, (x0, y0), (x0 + car_w, y_bottom), colour, -1)
-        cv2.rectangle(
-            frame,
-            (x0 + car_w // 8, y0 + car_h // 8),
-            (x0 + car_w - car_w // 8, y0 + car_h // 2),
-            (70, 60, 50),
-            -1,
-        )
+        window = ((x0 + car_w // 8, y0 + car_h // 8), (x0 + car_w - car_w // 8, y0 + car_h // 2))
+        cv2.rectangle(frame, *window, (70, 60, 50), -1)
         wheel = max(2, car_w // 8)
         for wx in (x0 + wheel, x0 + car_w - wheel):
             cv2.circle(frame, (wx, y_bottom), wheel, (20, 20, 20), -1)
 
-    # Sensor noise, so the frames are not flat colour fields.
-    frame = cv2.add(frame, noise[index % len(noise)], dtype=cv2.CV_8U)
 
-    # The label, plainly visible on a dark box in every frame; top right, where the runtime's
-    # overlay draws nothing (its legend is top left, its stats line bottom left).
+def _draw_label(frame: np.ndarray) -> None:
+    """The label, plainly visible on a dark box; top right, where the runtime's overlay draws
+    nothing (its legend is top left, its stats line bottom left)."""
+    width = frame.shape[1]
     scale = max(0.35, width / 1000)
     thickness = max(1, round(scale * 2))
     (text_w, text_h), base = cv2.getTextSize(LABEL, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     x0 = max(0, width - text_w - 12)
     cv2.rectangle(frame, (x0, 4), (width - 4, 12 + text_h + base), (0, 0, 0), -1)
     cv2.putText(
-        frame,
-        LABEL,
-        (x0 + 4, 8 + text_h),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        scale,
-        (255, 255, 255),
-        thickness,
-        cv2.LINE_AA,
-    )
-    return frame
+        frame, LABEL, (x0 + 4, 8 + text_h), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+        thickness, cv2.LINE_AA,
+    )  # fmt: skip
 
 
 def synthetic_frames(
