@@ -135,12 +135,7 @@ class VideoSink(Sink):
     def _fail(self, code: int, detail: str) -> None:
         """Drop the temporary video and raise; the destination keeps what it held."""
         self.failed = True
-        self._pending.clear()
-        if self._writer is not None:
-            with quiet_opencv():
-                self._writer.release()
-            self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        self.discard()
         message = (
             f"{os.strerror(code)}: {detail}; the video was not written and what was there "
             "before is unchanged"
@@ -180,6 +175,7 @@ class VideoSink(Sink):
             self._tmp.unlink(missing_ok=True)
 
     def discard(self) -> None:
+        """Release the writer and delete the temporary video; the destination is not touched."""
         self._pending.clear()
         if self._writer is not None:
             with quiet_opencv():
