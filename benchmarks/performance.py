@@ -249,7 +249,8 @@ BENCHMARKS = (
         bench_rows,
         "the bundled model (SegNet width 0.25, CamVid): the backend's inference call on one "
         "preprocessed frame per backend, precision and input size, p50/p95 latency and "
-        "frames/s (1000 / mean latency); combinations that cannot run here say why",
+        "frames/s (1000 / mean latency), the combinations of a size taking turns call by call; "
+        "combinations that cannot run here say why",
     ),
     Benchmark(
         "int8_latency",

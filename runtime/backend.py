@@ -101,11 +101,13 @@ def open_backend(
     backend: str = "auto",
     providers: Sequence[str] | None = None,
     threads: int | None = None,
+    spinning: bool = True,
 ) -> Backend:
     """Load ``path`` into the requested backend (``auto``: the one its file type calls for).
 
     ``providers`` (ONNX Runtime execution providers, in order of preference) and ``threads``
-    (CPU threads for ONNX Runtime and PyTorch) apply where they mean something. Raises
+    (CPU threads for ONNX Runtime and PyTorch) and ``spinning`` (ONNX Runtime's idle threads) apply
+    where they mean something. Raises
     EdgesegError for a missing file, an unknown backend, a backend that cannot run this file
     type, or a missing optional dependency (naming the extra to install).
     """
@@ -129,7 +131,7 @@ def open_backend(
     if wanted == "onnxruntime":
         from edgeseg.runtime.backend_onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(path, providers=providers, threads=threads)
+        return OnnxRuntimeBackend(path, providers=providers, threads=threads, spinning=spinning)
     if wanted == "tensorrt":
         from edgeseg.runtime.backend_tensorrt import TensorRTBackend
 

@@ -39,9 +39,11 @@ class Segmenter:
     ``backend``: ``"auto"`` (by file type, fastest available device), ``"onnxruntime"``,
     ``"tensorrt"`` or ``"torch"``. ``providers``: ONNX Runtime execution providers in order of
     preference (default: CUDA if onnxruntime-gpu is installed, then CPU). ``threads``: CPU
-    threads for ONNX Runtime / PyTorch. Raises :class:`~edgeseg.errors.EdgesegError` for a
-    missing file, an artifact without a model card, a missing optional dependency, an engine
-    built for another TensorRT or GPU.
+    threads for ONNX Runtime / PyTorch. ``spinning=False``: ONNX Runtime's idle threads sleep
+    instead of spinning after each call, so whatever runs next on the CPU is not slowed (a
+    benchmark interleaving backends; an application sharing a small CPU). Raises
+    :class:`~edgeseg.errors.EdgesegError` for a missing file, an artifact without a model card,
+    a missing optional dependency, an engine built for another TensorRT or GPU.
     """
 
     def __init__(
@@ -51,9 +53,10 @@ class Segmenter:
         providers: Sequence[str] | None = None,
         *,
         threads: int | None = None,
+        spinning: bool = True,
     ) -> None:
         self.path = Path(path)
-        self._backend: Backend = open_backend(path, backend, providers, threads)
+        self._backend: Backend = open_backend(path, backend, providers, threads, spinning)
         self._lock = threading.Lock()
         card = self._backend.card
         if card.num_classes > 256:

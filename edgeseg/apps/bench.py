@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -91,31 +93,64 @@ def summarize_ms(times_ms: Sequence[float]) -> dict[str, float]:
     return {"p50_ms": float(p50), "p95_ms": float(p95), "mean_ms": mean, "fps": 1000.0 / mean}
 
 
-def time_infer(
-    segmenter: Any,
-    runs: int,
-    warmup: int,
-    tick: Callable[[], None],
-    context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
-) -> list[float]:
-    """Milliseconds per ``segmenter.infer`` call on one preprocessed frame at its card's size.
+@dataclass(eq=False)
+class Timed:
+    """One open combination being timed: its row, segmenter, per-call context and latencies."""
 
-    The frame is random pixels through the runtime's own preprocessing: latency does not depend
-    on the content. ``context`` wraps every call (CUDA autocast for torch FP16).
-    """
-    height, width = segmenter.card.input_hw
-    frame = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    batch = segmenter.preprocess(frame)
-    times: list[float] = []
-    with context():
-        for index in range(warmup + runs):
+    row: BenchRow
+    segmenter: Any
+    context: Callable[[], contextlib.AbstractContextManager[Any]]
+    batch: Any = None
+    times: list[float] = field(default_factory=list)
+
+    def call(self) -> float:
+        """Milliseconds of one ``infer`` call on the prepared frame."""
+        with self.context():
             start = time.perf_counter()
-            segmenter.infer(batch)
-            elapsed = time.perf_counter() - start
-            if index >= warmup:
-                times.append(elapsed * 1000.0)
+            self.segmenter.infer(self.batch)
+            return (time.perf_counter() - start) * 1000.0
+
+
+def time_interleaved(
+    entries: Sequence[Timed], runs: int, warmup: int, tick: Callable[[], None]
+) -> None:
+    """Fill each entry's ``times`` with ``runs`` latencies, the entries taking turns call by call.
+
+    Timing one combination after another lets a drift of the machine (another VM on the host, a
+    thermal limit, a background job) land on one backend only and decide a comparison; taking
+    turns spreads it over all of them, so the ratios of one run hold. Each round starts with the
+    next entry, so none always follows the same one. The frame is random pixels through the
+    runtime's own preprocessing (latency does not depend on the content); warm-up calls
+    (allocation, autotuning) come first and are not timed.
+    """
+    live = list(entries)
+    for entry in entries:
+        height, width = entry.segmenter.card.input_hw
+        frame = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        entry.batch = entry.segmenter.preprocess(frame)
+        for _ in range(warmup):
+            _call_or_drop(entry, live, timed=False)
             tick()
-    return times
+    for index in range(runs):
+        shift = index % max(1, len(live))
+        for entry in [*live[shift:], *live[:shift]]:
+            _call_or_drop(entry, live)
+            tick()
+
+
+def _call_or_drop(entry: Timed, live: list[Timed], timed: bool = True) -> None:
+    """One call, its latency kept when ``timed``; a call that fails with an EdgesegError makes
+    its row a skipped row and takes it out of the turns."""
+    if entry not in live:
+        return
+    try:
+        elapsed = entry.call()
+        if timed:
+            entry.times.append(elapsed)
+    except EdgesegError as exc:
+        entry.row.status, entry.row.reason = "skipped", first_line(exc)
+        entry.times.clear()
+        live.remove(entry)
 
 
 # --- one combination -------------------------------------------------------------------------
@@ -144,7 +179,9 @@ def open_segmenter(
         if artifacts.kind == "engine":
             raise Skip("an engine runs on TensorRT only")
         path = artifacts.onnx_file(hw, precision)
-        segmenter = Segmenter(path, "onnxruntime", threads=threads)
+        # Idle threads must not spin into the next backend's call: they take turns (see
+        # time_interleaved).
+        segmenter = Segmenter(path, "onnxruntime", threads=threads, spinning=False)
     elif backend == "torch":
         if artifacts.kind != "pt":
             raise Skip("the torch backend runs checkpoints (.pt), not this file")
@@ -207,6 +244,34 @@ def plan_combinations(
     ]
 
 
+def open_group(
+    stack: contextlib.ExitStack,
+    artifacts: Artifacts,
+    rows: Sequence[BenchRow],
+    threads: int | None,
+    bar: Any,
+    calls: int,
+) -> list[Timed]:
+    """Open every combination of one size at once (closed by ``stack``), to be timed in turns.
+
+    A combination that cannot run here becomes a skipped row with the reason, its calls counted
+    as done on the progress bar.
+    """
+    entries: list[Timed] = []
+    for row in rows:
+        try:
+            segmenter, context = stack.enter_context(
+                open_segmenter(artifacts, row.backend, row.precision, row.input_hw, threads)
+            )
+        except (Skip, EdgesegError) as exc:
+            row.status, row.reason = "skipped", first_line(exc)
+            bar.update(calls)
+            continue
+        row.device = segmenter.describe()
+        entries.append(Timed(row, segmenter, context))
+    return entries
+
+
 # --- the whole run ---------------------------------------------------------------------------
 
 
@@ -262,19 +327,17 @@ def run_bench(
         with tqdm(
             total=len(combos) * calls, unit="call", file=sys.stderr, disable=not progress
         ) as bar:
-            for backend, precision, hw in combos:
-                bar.set_description(f"{backend} {precision} {hw[0]}x{hw[1]}")
-                row = BenchRow(backend, precision, hw)
-                done = bar.n
-                try:
-                    with open_segmenter(artifacts, backend, precision, hw, threads) as (seg, ctx):
-                        row.device = seg.describe()
-                        times = time_infer(seg, runs, warmup, lambda: bar.update(1), ctx)
-                    for key, value in summarize_ms(times).items():
-                        setattr(row, key, round(value, 3))
-                except (Skip, EdgesegError) as exc:
-                    row.status, row.reason = "skipped", first_line(exc)
-                bar.update(done + calls - bar.n)  # a skipped row counts as done
-                report.rows.append(row)
+            for hw, group in itertools.groupby(combos, key=lambda combo: combo[2]):
+                bar.set_description(f"{hw[0]}x{hw[1]}")
+                rows = [BenchRow(backend, precision, hw) for backend, precision, _ in group]
+                report.rows.extend(rows)
+                with contextlib.ExitStack() as stack:
+                    entries = open_group(stack, artifacts, rows, threads, bar, calls)
+                    time_interleaved(entries, runs, warmup, lambda: bar.update(1))
+                for entry in entries:
+                    if entry.row.status != "ok":
+                        continue
+                    for key, value in summarize_ms(entry.times).items():
+                        setattr(entry.row, key, round(value, 3))
     report.machine = machine_info(threads)
     return report

@@ -83,7 +83,8 @@ def bench_command(
     """Measure inference latency (p50/p95) and throughput per backend x precision x size.
 
     Times the backend's inference call on one preprocessed frame, the step precision changes
-    (the whole pipeline: benchmarks/runtime_pipeline.py). A checkpoint is exported to ONNX at
+    (the whole pipeline: benchmarks/runtime_pipeline.py); the combinations of one size take
+    turns call by call, so a drift of the machine cannot decide a comparison. A checkpoint is exported to ONNX at
     each size, converted to FP16 and INT8, and built into a TensorRT engine where TensorRT, a
     GPU and the plugin exist; combinations that cannot run here are listed as skipped, with why.
 

@@ -207,3 +207,39 @@ def test_int8_row(bench_run: tuple) -> None:
         pytest.skip("edgeseg.calibration.quantize is not available: INT8 row skipped")
     assert row["status"] == "ok", row
     assert row["p95_ms"] >= row["p50_ms"] > 0
+
+
+def test_combinations_take_turns_and_a_failing_one_is_skipped(tiny_onnx: Path) -> None:
+    """Real sessions, each call recorded: warm-ups first, then rounds whose order rotates, so a
+    drift of the machine spreads over every backend; a call that fails drops only its row."""
+    from contextlib import nullcontext
+
+    from edgeseg.apps.bench import Timed, time_interleaved
+    from edgeseg.apps.bench_report import BenchRow
+    from edgeseg.runtime import Segmenter
+
+    calls: list[str] = []
+    entries = []
+    for name in "abc":
+        segmenter = Segmenter(tiny_onnx, spinning=False)
+        real = segmenter.infer
+
+        def infer(batch: object, name: str = name, real: object = real) -> object:
+            calls.append(name)
+            if name == "c" and calls.count("c") == 3:
+                raise EdgesegError("c broke")
+            return real(batch)  # type: ignore[operator]
+
+        segmenter.infer = infer
+        entries.append(Timed(BenchRow("onnxruntime", name, (8, 8)), segmenter, nullcontext))
+    ticks = []
+    time_interleaved(entries, runs=3, warmup=1, tick=lambda: ticks.append(1))
+
+    # warm-up a, b, c; round 0 a b c; round 1 starts at b: b, c (fails: dropped), a; round 2
+    # rotates the two left by 2 % 2 = 0: a, b
+    assert calls == ["a", "b", "c", "a", "b", "c", "b", "c", "a", "a", "b"]
+    assert [len(e.times) for e in entries] == [3, 3, 0]
+    assert all(t > 0 for e in entries[:2] for t in e.times)
+    assert (entries[2].row.status, entries[2].row.reason) == ("skipped", "c broke")
+    assert entries[0].row.status == "ok"
+    assert len(ticks) == len(calls)
