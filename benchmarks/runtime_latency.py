@@ -21,16 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 from pathlib import Path
 
 import cv2
+from bench_record import emit, machine
 from runtime_memory import one_layer_model
 from runtime_model import segnet_onnx
 from runtime_pipeline import source_frames
 
-from edgeseg.card import atomic_write_bytes
 from edgeseg.runtime import PacedSource, Pipeline, Segmenter, VideoSink, open_source
 
 
@@ -91,11 +90,9 @@ def main() -> None:
         "input_hw": list(segmenter.card.input_hw),
         "frames_per_run": args.frames,
         "runs": runs,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
     }
-    print(json.dumps(result, indent=1))
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

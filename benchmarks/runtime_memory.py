@@ -15,18 +15,16 @@ ONNX file instead.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_record import emit, machine
 from runtime_model import CAMVID_CLIP
 
-from edgeseg.card import ONNX_METADATA_KEY, ModelCard, atomic_write_bytes
+from edgeseg.card import ONNX_METADATA_KEY, ModelCard
 from edgeseg.data.spec import CAMVID
 from edgeseg.runtime import (
     Frame,
@@ -151,11 +149,9 @@ def main() -> None:
         "growth_after_warm_up_mib": round(final - after_warm_up, 1),
         "rss_mib_after_run": after_run,
         "rss_mib_by_frame": dict(samples),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
     }
-    print(json.dumps(record, indent=1))
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
+    emit(record, args.json)
 
 
 if __name__ == "__main__":

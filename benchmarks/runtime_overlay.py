@@ -12,16 +12,15 @@ filtering. ``--threads 1`` pins OpenCV to one thread, as when inference holds th
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_record import emit, machine
 
-from edgeseg.card import ModelCard, atomic_write_bytes
+from edgeseg.card import ModelCard
 from edgeseg.data.spec import CAMVID
 from edgeseg.runtime import Renderer, resize_mask
 
@@ -106,12 +105,10 @@ def main() -> None:
         "opencv_threads": cv2.getNumThreads(),
         "iterations": args.iterations,
         "results": results,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
-    print(json.dumps(record, indent=1))
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
+    emit(record, args.json)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,16 @@ because a shared machine's speed drifts. Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_record import emit, machine
 from runtime_model import CAMVID_CLIP, segnet_onnx
 
-from edgeseg.card import atomic_write_bytes
 from edgeseg.runtime import Pipeline, Segmenter, VideoSink, open_source
 
 
@@ -106,12 +104,10 @@ def main() -> None:
         "median_pipeline_fps": float(np.median([r["pipeline_fps"] for r in rounds])),
         "median_ratio": float(np.median([r["ratio"] for r in rounds])),
         "rounds": rounds,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
-    print(json.dumps(result, indent=1))
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

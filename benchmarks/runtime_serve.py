@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -28,10 +27,10 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from bench_record import emit, machine
 from runtime_memory import LoopedClip, one_layer_model
 from runtime_model import segnet_onnx
 
-from edgeseg.card import atomic_write_bytes
 from edgeseg.runtime import Pipeline, Segmenter
 from edgeseg.runtime.serve import ServeSink
 
@@ -107,11 +106,9 @@ def main() -> None:
         "frames_per_run": args.frames,
         "median_by_viewers": summary,
         "runs": runs,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
     }
-    print(json.dumps(record, indent=1))
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
+    emit(record, args.json)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_record import emit
 
 from edgeseg.card import atomic_write_bytes
 from edgeseg.models import create_model
@@ -65,9 +66,7 @@ def main() -> None:
         "fp32": latency_ms(model, x, args.iterations),
         "fp16": latency_ms(model.half(), x.half(), args.iterations),
     }
-    print(json.dumps(result, indent=1))
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
+    emit(result, args.json)
 
 
 if __name__ == "__main__":
