@@ -77,6 +77,12 @@ class Segmenter:
         """Where it runs: an ONNX Runtime provider, ``"cpu"``/``"cuda"``, or the GPU name."""
         return self._backend.device
 
+    @property
+    def max_batch(self) -> int | None:
+        """The largest batch one backend call takes (a static-batch graph's batch, an engine's
+        profile maximum), or None when any batch goes at once; :meth:`infer` chunks beyond it."""
+        return self._backend.max_batch
+
     def describe(self) -> str:
         """``"onnxruntime (CPUExecutionProvider)"``: for the line saying what ``auto`` picked."""
         return self._backend.describe()

@@ -92,9 +92,12 @@ def _info(message: str) -> None:
     "--source",
     "source",
     required=True,
+    multiple=True,
     help="csi://N (Jetson CSI camera), /dev/videoN, v4l2:///dev/videoN or a camera index, a "
     "video file or file://PATH, an image folder or glob, rtsp:// or http:// URL, or a "
-    "GStreamer pipeline (contains '!').",
+    "GStreamer pipeline (contains '!'). Give it again, or a .streams file (one source per "
+    "line), to run several streams through one model (NAME=SOURCE names a stream; "
+    "docs/runtime.md, 'Several streams').",
 )
 @click.option(
     "--backend",
@@ -172,7 +175,14 @@ def _info(message: str) -> None:
     help="Play a video file at its own frame rate, as a camera delivers frames (newest frame "
     "only, stale ones dropped): shows the latency a camera would get.",
 )
-@click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
+@click.option(
+    "--mosaic",
+    type=click.Path(),
+    help="Several streams: the tiled view of all of them, as a video file or a folder of frames.",
+)
+@click.option(
+    "--max-frames", type=click.IntRange(min=1), help="Stop after N frames (of each stream)."
+)
 @click.option(
     "--stats",
     "stats_path",
@@ -207,7 +217,7 @@ def _info(message: str) -> None:
 )
 def run_command(
     model: str | None,
-    source: str,
+    source: tuple[str, ...],
     display: bool | None,
     camera_width: int | None,
     camera_height: int | None,
@@ -243,15 +253,26 @@ def run_command(
     from edgeseg.errors import EdgesegError
     from edgeseg.interrupts import SignalGuard
     from edgeseg.runtime.sinks import display_available
+    from edgeseg.runtime.stream_specs import is_streams_file
 
     if (camera_width is None) != (camera_height is None):
         raise EdgesegError("give both --camera-width and --camera-height, or neither")
     options["camera_size"] = (camera_height, camera_width) if camera_width else None
     options["display"] = display_available() if display is None else display
+    mosaic = options.pop("mosaic")
+    if len(source) > 1 or is_streams_file(source[0]):
+        from edgeseg.cli.run_streams import run_streams_command
+
+        run_streams_command(model, source, max_frames, mosaic, options)
+        return
+    if mosaic is not None:
+        raise EdgesegError(
+            "--mosaic tiles several streams; give --source more than once, or a .streams file"
+        )
     # Stop signals (Ctrl-C, SIGTERM from systemd or docker stop, SIGHUP) during the setup too:
     # whatever was created is removed; once frames flow the pipeline finalises the outputs.
     with SignalGuard(final=True):
-        summary = _run(model, source, max_frames, options)
+        summary = _run(model, source[0], max_frames, options)
     s = summary.stats
     _info(
         f"{s.frames_done} frames in {s.elapsed_s:.1f} s ({s.mean_fps:.1f} fps); latency p50 "
@@ -262,17 +283,24 @@ def run_command(
         _info(f"wrote {path}")
 
 
+def bundled_model(model: str | None, backend: str) -> str:
+    """``model``, or the bundled demo model's path when none was given (said on stderr)."""
+    if model is not None:
+        return model
+    from edgeseg.apps.default_model import default_checkpoint, default_onnx
+
+    # --backend torch runs the bundled checkpoint itself; the rest run the bundled ONNX.
+    path = str(default_checkpoint() if backend == "torch" else default_onnx())
+    _info("no --model: running the bundled demo model (see README, 'The bundled model')")
+    return path
+
+
 def _run(model: str | None, source: str, max_frames: int | None, options: dict[str, Any]) -> Any:
     """Run the pipeline with progress (the bundled model when no --model is given)."""
     from edgeseg.runtime.run import run_pipeline
 
     backend = options["backend"]
-    if model is None:
-        from edgeseg.apps.default_model import default_checkpoint, default_onnx
-
-        # --backend torch runs the bundled checkpoint itself; the rest run the bundled ONNX.
-        model = str(default_checkpoint() if backend == "torch" else default_onnx())
-        _info("no --model: running the bundled demo model (see README, 'The bundled model')")
+    model = bundled_model(model, backend)
     progress = _Progress(max_frames)
     kept = [options[k] for k in ("output", "save_masks", "display", "stats_path")]
     kept += [options["class_shares_path"], options["serve"]]
