@@ -1,7 +1,8 @@
 """The tiled view of several streams: one image with every stream's newest overlay.
 
 Tiles are laid out on a near-square grid (2 streams side by side, 3-4 in 2x2, 5-6 in 2x3, 7-9
-in 3x3), each labelled with its stream's name at the top right (the legend is at the top left). The tile size is fixed by the first frame seen
+in 3x3), each labelled with its stream's name at the top right (the legend is at the top
+left). The tile size is fixed by the first frame seen
 (or ``tile_hw``), scaled down so the whole mosaic is at most :data:`MAX_WIDTH` pixels wide, so a
 video of the mosaic keeps one frame size however the streams' sizes differ; a frame of another
 size is resized into its tile (aspect kept, bars left black). A stream that has ended keeps its
