@@ -92,7 +92,8 @@ def run_streams(
     every source (camera_size, camera_fps, camera_format, flip). ``max_frames``: per stream.
     ``extra_sinks`` see the mosaic's steps (the CLI's progress). Raises EdgesegError for user
     mistakes before the first frame; a stream's error (a lost camera that does not come back)
-    after every stream has finished; a stop signal as :class:`~edgeseg.interrupts.Interrupted` once every output is finalised.
+    after every stream has finished; a stop signal as :class:`~edgeseg.interrupts.Interrupted`
+    once every output is finalised.
 
     >>> run_streams("model.onnx", ["front.mp4", "rear.mp4"], output="out_{stream}.mp4")
     """
