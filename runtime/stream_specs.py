@@ -5,8 +5,9 @@
 - Names: ``name=SOURCE`` (a line of a ``.streams`` file or a ``--source``) names a stream,
   e.g. ``front=rtsp://10.0.0.2/cam``; the part before ``=`` must be a plain word (letters,
   digits, ``_``, ``-``), so a GStreamer pipeline's ``width=640`` or a URL's query is never read
-  as a name. Unnamed streams are named after their file or last path part (``front.mp4`` ->
-  ``front``) when those are distinct, else ``stream0``, ``stream1``...
+  as a name (from Python, a ``(name, source)`` pair). Unnamed streams are named after their
+  file or last path part (``front.mp4`` -> ``front``) when no other stream has it, else
+  ``stream<i>`` (``i`` its position; a pipeline or a FrameSource too).
 - Outputs: ``{stream}`` in a path is replaced by the stream's name (``out_{stream}.mp4``); a
   folder without it gets one subfolder per stream (``masks/`` -> ``masks/front/``). A single
   file without ``{stream}`` would mix the streams, so it is refused with an example.
@@ -18,6 +19,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.frames import FrameSource
@@ -60,33 +62,36 @@ def expand_sources(specs: Sequence[str | int | FrameSource]) -> list[str | int |
     return expanded
 
 
-def split_name(spec: str | int | FrameSource) -> tuple[str | None, str | int | FrameSource]:
-    """``"front=clip.mp4"`` -> ("front", "clip.mp4"); anything else -> (None, spec)."""
+def split_name(spec: Any) -> tuple[str | None, str | int | FrameSource]:
+    """``"front=clip.mp4"`` or ``("front", source)`` -> ("front", the source); anything else
+    -> (None, spec)."""
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        return spec[0], spec[1]
     if isinstance(spec, str):
         match = _NAMED.match(spec.strip())
-        if match and "://" not in match.group(1):
+        if match:
             return match.group(1), match.group(2).strip()
     return None, spec
 
 
 def _stem(spec: str | int | FrameSource) -> str:
-    if isinstance(spec, FrameSource):
-        text = spec.description
-    else:
-        text = str(spec).rstrip("/").split("?", 1)[0]
-    part = text.replace("\\", "/").rsplit("/", 1)[-1]
+    """A file's or URL's last part without its suffix; "" for a pipeline or a FrameSource."""
+    if isinstance(spec, FrameSource) or "!" in str(spec):
+        return ""
+    part = str(spec).rstrip("/").split("?", 1)[0].replace("\\", "/").rsplit("/", 1)[-1]
     stem = part.rsplit(".", 1)[0] if "." in part and not part.startswith(".") else part
     return _UNSAFE.sub("_", stem).strip("_")
 
 
-def stream_names(specs: Sequence[str | int | FrameSource]) -> tuple[list[str], list]:
-    """(names, sources without their ``name=``): given names kept, the rest derived."""
+def stream_names(specs: Sequence[Any]) -> tuple[list[str], list[str | int | FrameSource]]:
+    """(names, sources without their names): given names kept; the others named after their
+    file when that is unique among the streams, else ``stream<i>``."""
     given = [split_name(spec) for spec in specs]
     sources = [source for _, source in given]
     stems = [_stem(source) for source in sources]
-    derived_ok = all(stems) and len(set(stems)) == len(stems)
     names = [
-        name or (stems[i] if derived_ok else f"stream{i}") for i, (name, _) in enumerate(given)
+        name or (stems[i] if stems[i] and stems.count(stems[i]) == 1 else f"stream{i}")
+        for i, (name, _) in enumerate(given)
     ]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
