@@ -104,6 +104,7 @@ class ExportPlan:
     samples: int = 2
     int8: Int8Options | None = None
     unpool: str = "plugin"
+    max_batch: int | None = None  # the engine profile's largest batch (dynamic graphs)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,11 @@ def plan_export(
     if plan.unpool != "plugin" and not plan.engine:
         raise EdgesegError(
             f"--unpool {plan.unpool} chooses how an engine unpools; add --format engine"
+        )
+    if plan.max_batch is not None and (not plan.engine or plan.max_batch < 1):
+        raise EdgesegError(
+            f"--max-batch {plan.max_batch}: the largest batch of an engine's profile, at least 1; "
+            "it applies with --format engine (and a dynamic graph: --dynamic)"
         )
     return plan
 
@@ -394,6 +400,7 @@ def export_checkpoint(
     samples: int = 2,
     int8: Int8Options | None = None,
     unpool: str = "plugin",
+    max_batch: int | None = None,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Export a checkpoint (or an edgeseg ONNX) to ``out_dir``; see the module doc for steps.
@@ -404,7 +411,9 @@ def export_checkpoint(
     with ``format="engine"`` also ``model.engine`` and its ``model.engine.json`` card (INT8 when
     ``int8`` is given, its float layers FP16 with ``fp16`` on TensorRT 10.x). ``tolerance``
     bounds the mean FP32 logit difference relative to the largest logit (default 1e-4;
-    :mod:`edgeseg.export.parity` says why not the largest).
+    :mod:`edgeseg.export.parity` says why not the largest). ``max_batch``: the largest batch of
+    a dynamic engine's profile (default 8; several streams run in one batch: at least their
+    count).
     Raises EdgesegError (one line) for a user-fixable problem or a parity failure; then nothing
     is written.
     """
@@ -422,6 +431,7 @@ def export_checkpoint(
         samples=samples,
         int8=int8,
         unpool=unpool,
+        max_batch=max_batch,
     )
     tools = engine_tools(plan)  # TensorRT, GPU, plugin: all checked before the slow part
     produced = graphs_from_onnx(plan) if plan.from_onnx else graphs_from_checkpoint(plan, log)
@@ -542,6 +552,7 @@ def build_and_check_engine(
         plugin_library=tools.library,
         unpool=plan.unpool,
         log=log,
+        **({"max_batch": plan.max_batch} if plan.max_batch else {}),
     )
     result.files["engine"] = engine_path
     result.engine_card = built.card

@@ -43,6 +43,12 @@ import click
     "the card's input size).",
 )
 @click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    help="Largest batch of the engine's profile for a dynamic graph: at least the number of "
+    "streams edgeseg run batches together.  [default: 8]",
+)
+@click.option(
     "--argmax",
     is_flag=True,
     help="End the graph with ArgMax: output an int32 (N, H, W) class map, not logits.",
@@ -132,6 +138,7 @@ def export_command(
     unpool: str,
     fp16: bool,
     dynamic: bool,
+    max_batch: int | None,
     argmax: bool,
     opset: int | None,
     check: bool,
@@ -201,5 +208,6 @@ def export_command(
         workspace_mb=workspace_mb,
         int8=options,
         unpool=unpool,
+        max_batch=max_batch,
         log=click.echo,
     )
