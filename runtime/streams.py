@@ -52,7 +52,7 @@ from edgeseg.runtime.overlay import Renderer
 from edgeseg.runtime.pipeline import FILE_QUEUE_FRAMES, Pipeline
 from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.stats import PipelineStats
+from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
 from edgeseg.runtime.stream_stats import BatchStats, StreamsSnapshot
 
 SLOT_TIMEOUT_S = 0.05  # how long a step waits for a punctual stream after its first frame
@@ -112,6 +112,7 @@ class StreamLane(Pipeline):
         self.ended = False  # the batch thread has seen its end
         self.finished = False  # its sinks are closed
         self.late = False  # missed the last step: the next one does not wait for it
+        self.final: StatsSnapshot | None = None  # its stats when it finished
 
     def take(self) -> Any:
         """Its next frame if one is ready, END once its capture is over, else None."""
@@ -299,6 +300,7 @@ class StreamsPipeline(Pipeline):
         lane.stopped_by = lane.stopped_by or reason
         lane._stop.set()
         lane._close_sinks()
+        lane.final = lane.stats.snapshot(class_share=True)  # its FPS over its own run
         if not lane._errors and lane.stopped_by == "end":
             try:
                 lane._check_the_end()
@@ -373,6 +375,6 @@ class StreamsPipeline(Pipeline):
 
     def snapshot(self, class_share: bool = False) -> StreamsSnapshot:
         """Per stream and batch stats now (see :mod:`edgeseg.runtime.stream_stats`)."""
-        streams = {lane.name: lane.stats.snapshot(class_share) for lane in self.lanes}
+        streams = {lane.name: lane.final or lane.stats.snapshot(class_share) for lane in self.lanes}
         stopped = {lane.name: lane.stopped_by for lane in self.lanes}
         return StreamsSnapshot(streams, self.batch.snapshot(), stopped)
