@@ -131,6 +131,7 @@ def run_streams(
             )
         if on_ready is not None:
             on_ready(segmenter, streams)
+        _say_chunks(segmenter, len(names), on_event)
     except BaseException:  # nothing ran: remove the sinks' temporary files, free the sources
         for sink in sinks:
             sink.discard()
@@ -210,3 +211,20 @@ def _mosaic_sinks(
             on_event(line)
     if stats_path:
         made.append(StreamsStatsSink(stats_path, extra=extra))
+
+
+def _say_chunks(segmenter: Segmenter, count: int, on_event: Callable[[str], None] | None) -> None:
+    """Tell the user when the engine cannot take every stream in one call, and the fix."""
+    limit = segmenter.max_batch
+    if on_event is None or limit is None or limit >= count:
+        return
+    calls = -(-count // limit)
+    fix = (
+        f"build the engine with edgeseg export --format engine --dynamic --max-batch {count}"
+        if segmenter.backend_name == "tensorrt"
+        else "an ONNX exported with edgeseg export --dynamic takes them at once"
+    )
+    on_event(
+        f"{segmenter.path.name} takes at most {limit} frame(s) per call: {count} streams run "
+        f"in {calls} calls per step ({fix})"
+    )

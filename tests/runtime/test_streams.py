@@ -76,8 +76,13 @@ def test_each_file_stream_gets_exactly_its_frames_and_the_single_run_masks(
     model = tiny_onnx if batch == "dynamic" else static_batch_onnx
     chosen = clips[:count]
     shares = tmp_path / "shares_{stream}.csv"
+    events: list[str] = []
     summary = run_streams(
-        model, [str(c) for c in chosen], save_masks=tmp_path / "masks", class_shares_path=shares
+        model,
+        [str(c) for c in chosen],
+        save_masks=tmp_path / "masks",
+        class_shares_path=shares,
+        on_event=events.append,
     )
     assert summary.names == tuple(c.stem for c in chosen)
     for clip, (name, frames, _) in zip(chosen, CLIPS, strict=False):
@@ -96,6 +101,8 @@ def test_each_file_stream_gets_exactly_its_frames_and_the_single_run_masks(
     batch_stats = summary.stats.batch
     assert batch_stats.frames == sum(n for _, n, _ in CLIPS[:count])
     assert batch_stats.max_batch <= count
+    said = [e for e in events if "takes at most 1 frame(s) per call" in e]
+    assert len(said) == (1 if batch == "static 1" and count > 1 else 0), events
     if batch == "static 1":
         assert batch_stats.engine_max_batch == 1 and batch_stats.engine_batch == 1
     else:
