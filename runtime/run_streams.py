@@ -170,13 +170,16 @@ def _check_paths(
     shared: dict[str, Any],
 ) -> None:
     """No output on an input, on another output, or inside an image folder read, for any
-    stream (every source is checked against every output)."""
+    stream (every source is checked against every output), and no two images of one stream
+    that would give one file in its masks or frames folder."""
     outputs = {
         f"{option} ({name})": p for name, each in paths.items() for option, p in each.items()
     }
     outputs.update(shared)
-    for source in sources:
-        check_run_paths(model, source, outputs)
+    for name, source in zip(paths, sources, strict=True):
+        frames = paths[name]["--output"]
+        named = ["--save-masks"] + (["--output"] if frames and is_frames_folder(frames) else [])
+        check_run_paths(model, source, outputs, tuple(f"{option} ({name})" for option in named))
 
 
 def _mosaic_sinks(

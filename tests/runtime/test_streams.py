@@ -347,3 +347,37 @@ def test_sigterm_leaves_every_stream_output_and_the_mosaic_playable(
     final = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[-1])
     assert final["final"] and set(final["streams"]) == {"a", "b"}
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_folders_per_stream_and_a_name_clash_inside_one_stream(
+    tiny_onnx: Path, image_folder: Path, clips: list[Path], tmp_path: Path
+) -> None:
+    summary = run_streams(
+        tiny_onnx, [f"shots={image_folder}", str(clips[0])], output=tmp_path / "frames/"
+    )
+    assert sorted(p.name for p in (tmp_path / "frames" / "shots").iterdir()) == [
+        f"frame_{i:03d}.jpg" for i in range(5)
+    ]
+    assert len(list((tmp_path / "frames" / "front").glob("*.jpg"))) == 7
+    assert summary.names == ("shots", "front")
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "a.png"), synthetic_frame(0))
+    glob = str(tmp_path / "d*" / "*.png")
+    with pytest.raises(EdgesegError, match=r"one output file in --save-masks \(stream1\)"):
+        run_streams(tiny_onnx, [str(clips[0]), glob], save_masks=tmp_path / "masks")
+    assert not (tmp_path / "masks").exists()
+
+
+def test_the_mosaic_keeps_one_size_and_fits_other_sizes_into_their_tiles() -> None:
+    from edgeseg.runtime.mosaic import Mosaic
+
+    mosaic = Mosaic()
+    mosaic.put(0, "front", 3, np.full((48, 64, 3), 200, np.uint8))
+    mosaic.put(2, "left", 3, np.full((60, 40, 3), 100, np.uint8))  # taller: bars left and right
+    image = mosaic.image()
+    assert image.shape == (96, 128, 3)
+    assert image[30, 10, 0] == 200  # front's tile (top left), away from its label
+    assert image[48 + 24, 32, 0] == 100  # left's tile (bottom left), its middle
+    assert image[48 + 24, 2, 0] == 0  # the bar beside the narrower image
+    assert image[10, 64 + 10, 0] == 0  # stream 1 has not delivered yet
