@@ -38,6 +38,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -159,7 +160,7 @@ class StreamsPipeline(Pipeline):
         self.on_event, self.handle_signals = on_event, handle_signals
         self.slot_timeout_s = slot_timeout_s
         self.lanes: list[StreamLane] = []
-        self.events: list[str] = []
+        self.events: deque[str] = deque(maxlen=200)  # the latest reports, bounded
         self.stopped_by = ""
         self._stop = threading.Event()
         self._stop_reading = threading.Event()
@@ -169,7 +170,6 @@ class StreamsPipeline(Pipeline):
         self.batch = BatchStats(segmenter.max_batch)
         self.mosaic_stats = PipelineStats("mosaic: one tiled frame per step")
         self._mosaic = Mosaic(tile_hw) if any(s.needs_render for s in self.sinks) else None
-        self._tile_names: list[str] = []
 
     def add_lane(
         self, name: str, source: FrameSource, sinks: Sequence[Sink] = (), **kw: Any
