@@ -21,10 +21,11 @@ from edgeseg.runtime.frames import FrameSource, RetryPolicy
 from edgeseg.runtime.overlay import Renderer
 from edgeseg.runtime.paths import check_run_paths
 from edgeseg.runtime.realtime import PacedSource
+from edgeseg.runtime.results import Sink
 from edgeseg.runtime.run import _open_sinks
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.serve import MAX_VIEWERS
-from edgeseg.runtime.sinks import DisplaySink, Sink, is_frames_folder, output_sink
+from edgeseg.runtime.sinks import DisplaySink, is_frames_folder, output_sink
 from edgeseg.runtime.sources import open_source
 from edgeseg.runtime.stream_specs import (
     PLACEHOLDER,
