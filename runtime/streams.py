@@ -24,9 +24,10 @@ for that source alone.
 Gathering never waits for a stream that is behind. A step waits up to ``slot_timeout_s`` after
 its first frame for the streams that delivered in the step before, and not at all for one that
 missed it (a stalled camera, a stream reconnecting): its slot is skipped until a frame comes
-again. A stream that ends (its file is over, ``max_frames``, or a lost source that gave up)
-finalises its own outputs at once and the others go on; an error of one stream is reported when
-it happens and raised once every stream has finished.
+again. A stream that ends (its file is over, ``max_frames``, a lost source that gave up, or one
+of its own outputs that failed to write) finalises its own outputs at once and the others go
+on; an error of one stream is reported when it happens and raised once every stream has
+finished.
 
 The stop machinery is the single-source pipeline's (this class inherits it): Ctrl-C, SIGTERM or
 SIGHUP stop reading on every stream, let the frames already read through, then finalise every
@@ -261,7 +262,12 @@ class StreamsPipeline(Pipeline):
         if frame is END:
             self._finish_lane(lane, "end")
             return
-        lane._render(frame, output, timings)
+        try:
+            lane._render(frame, output, timings)
+        except Exception as exc:  # one stream's output failed (its disk, its sink): it ends
+            lane._errors.append(exc)
+            self._finish_lane(lane, "error")
+            return
         if self._mosaic is not None and lane._rendered is not None:
             self._mosaic.put(self.lanes.index(lane), lane.name, len(self.lanes), lane._rendered)
         if any(s.stop_requested for s in lane.sinks):

@@ -34,9 +34,13 @@ from runtime_helpers import (
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import PacedSource, RetryPolicy, open_source
 from edgeseg.runtime.mosaic import grid_shape
+from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.run import run_pipeline
 from edgeseg.runtime.run_streams import run_streams
+from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.stream_specs import read_streams_file, stream_names, stream_path
+from edgeseg.runtime.streams import StreamsPipeline
+from edgeseg.runtime.video_sink import VideoSink
 
 # Four files of different lengths and sizes.
 CLIPS = (
@@ -381,3 +385,29 @@ def test_the_mosaic_keeps_one_size_and_fits_other_sizes_into_their_tiles() -> No
     assert image[48 + 24, 32, 0] == 100  # left's tile (bottom left), its middle
     assert image[48 + 24, 2, 0] == 0  # the bar beside the narrower image
     assert image[10, 64 + 10, 0] == 0  # stream 1 has not delivered yet
+
+
+class FailingSink(Sink):
+    """An application's sink whose storage fails after ``good`` frames."""
+
+    def __init__(self, good: int) -> None:
+        self.good, self.frames = good, 0
+
+    def write(self, result: FrameResult) -> None:
+        if self.frames >= self.good:
+            raise OSError(28, "No space left on device", "/mnt/cam1")
+        self.frames += 1
+
+
+def test_a_stream_whose_output_fails_ends_alone(
+    clips: list[Path], tiny_onnx: Path, tmp_path: Path
+) -> None:
+    events: list[str] = []
+    streams = StreamsPipeline(Segmenter(tiny_onnx), on_event=events.append)
+    streams.add_lane("ok", open_source(clips[1]), [VideoSink(tmp_path / "ok.mp4", 15)])
+    streams.add_lane("full", open_source(clips[3]), [FailingSink(good=3)])
+    with pytest.raises(OSError, match="No space left on device"):
+        streams.run()
+    assert count_video_frames(tmp_path / "ok.mp4") == 12  # the other stream ran to its end
+    assert streams.lanes[1].stats.frames_done == 3
+    assert any(e.startswith("stream full stopped: [Errno 28]") for e in events), events
