@@ -25,9 +25,11 @@ from tqdm import tqdm
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
+from edgeseg.torch_device import resolve_device
 from edgeseg.train import distributed as dist_utils
 from edgeseg.train.config import TrainConfig
 from edgeseg.train.optim import build_optimizer, build_scheduler
+from edgeseg.train.progress import start_line, time_left
 
 if TYPE_CHECKING:
     from edgeseg.data import AugmentConfig, DatasetSpec, Sample, SegmentationDataset
@@ -61,16 +63,6 @@ class TrainResult:
     best_epoch: int
     history: list[dict[str, Any]]
     card: ModelCard
-
-
-def resolve_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise EdgesegError(
-            "--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu"
-        )
-    return requested
 
 
 def seed_everything(seed: int) -> None:
@@ -169,11 +161,15 @@ class TrainState:
     train_set: SegmentationDataset
     val_set: EvalSet
     class_weights: np.ndarray
+    spec: DatasetSpec
+    steps_per_epoch: int
     start_epoch: int = 1
     best_miou: float = -1.0
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     board: _TensorBoard | None = None
+    #: Durations of the epochs this process ran (for the time-left estimate).
+    epoch_seconds: list[float] = field(default_factory=list)
 
 
 def train(
@@ -210,6 +206,17 @@ def train(
         _remove_orphans(state.out)
         atomic_write_bytes(state.out / "config.yaml", config.to_yaml().encode())
         state.board = _TensorBoard(state.out / "tensorboard")
+        tqdm.write(
+            start_line(
+                config,
+                state.card,
+                state.spec,
+                (len(state.train_set), len(state.val_set.images)),
+                state.steps_per_epoch,
+                state.start_epoch,
+                state.device,
+            )
+        )
 
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(state.start_epoch, last_epoch + 1):
@@ -314,6 +321,8 @@ def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -
         train_set=train_set,
         val_set=load_eval_set(val_samples, spec, progress=main_rank),
         class_weights=weights,
+        spec=spec,
+        steps_per_epoch=steps_per_epoch,
     )
 
 
@@ -416,10 +425,12 @@ def save_epoch(state: TrainState, record: dict[str, Any], metrics: dict[str, Any
     plot_training_curves(state.history, state.out / "curves.png")  # every epoch: kills lose nothing
     if state.board is not None:
         state.board.log(record)
+    state.epoch_seconds.append(record["seconds"])
     tqdm.write(
         f"epoch {epoch}/{config.epochs}  loss {record['train_loss']:.4f}  "
         f"val mIoU {record['miou']:.4f}  pixel acc {record['pixel_accuracy']:.4f}  "
-        f"({record['seconds']:.0f} s){'  best' if improved else ''}"
+        f"({record['seconds']:.0f} s, {time_left(state.epoch_seconds, config.epochs - epoch)})"
+        f"{'  best' if improved else ''}"
     )
 
 
