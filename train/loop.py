@@ -528,12 +528,15 @@ def _final_pictures(
     config: TrainConfig,
     device: str,
 ) -> None:
-    """Prediction collage and confusion matrix of the best checkpoint on val."""
+    """Prediction collage and confusion matrix of the best checkpoint on val (of ``last.pt``
+    when this folder has no ``best.pt``: a run resumed into a new folder whose best epoch came
+    before the resume, so its best.pt is beside the original last.pt)."""
     from edgeseg.checkpoint import load_model
     from edgeseg.evaluate import evaluate_predictor, torch_predictor
     from edgeseg.plots import plot_confusion_matrix, prediction_collage
 
-    best, card = load_model(out / "best.pt", device=device)
+    which = "best" if (out / "best.pt").is_file() else "last"
+    best, card = load_model(out / f"{which}.pt", device=device)
     # Evenly spaced through the split: neighbouring frames of a video look alike.
     count = min(config.collage_images, len(val_set.images))
     keep = sorted({round(i * (len(val_set.images) - 1) / max(1, count - 1)) for i in range(count)})
@@ -552,5 +555,5 @@ def _final_pictures(
         matrix,
         card.class_names,
         out / "confusion.png",
-        title=f"val, best epoch (mIoU {metrics['miou']:.3f})",
+        title=f"val, {which} epoch (mIoU {metrics['miou']:.3f})",
     )
