@@ -138,7 +138,8 @@ def train_command(
     from edgeseg.errors import EdgesegError
     from edgeseg.metrics import format_table
     from edgeseg.train.config import config_from_checkpoint, load_config
-    from edgeseg.train.loop import RUN_MARKERS, train
+    from edgeseg.train.loop import train
+    from edgeseg.train.outputs import RUN_MARKERS
 
     command = "edgeseg " + shlex.join(sys.argv[1:])
     payload = None
