@@ -23,15 +23,14 @@ Not exercised in CI (no GPU there); a GPU machine runs it through the ``gpu`` te
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.metadata as metadata
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edgeseg.backends.cuda_api import CudaApi, GpuInfo
+from edgeseg.backends.cuda_fallbacks import PyCudaApi, TorchCudaApi
 from edgeseg.errors import EdgesegError
 
 __all__ = [
@@ -57,85 +56,6 @@ from edgeseg.backends.cuda_errors import (
     unavailable_message,
     version_text,
 )
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    """Device 0 as an engine card records it."""
-
-    name: str
-    compute_capability: str  # "8.7"
-    cuda_runtime: str  # "12.6"
-
-
-class CudaApi:
-    """The operations the TensorRT backend needs; one subclass per binding."""
-
-    binding = ""
-    supports_graphs = False
-
-    def activate(self) -> contextlib.AbstractContextManager[None]:
-        """Make the shared CUDA context current on this thread for the ``with`` block."""
-        return contextlib.nullcontext()
-
-    def create_stream(self) -> Any:
-        raise NotImplementedError
-
-    def stream_handle(self, stream: Any) -> int:
-        """The ``cudaStream_t`` as an int, what ``execute_async_v3`` takes."""
-        raise NotImplementedError
-
-    def device_alloc(self, nbytes: int) -> tuple[int, Any]:
-        """(device pointer, owner); the memory lives as long as ``owner`` is passed to free."""
-        raise NotImplementedError
-
-    def device_free(self, owner: Any) -> None:
-        raise NotImplementedError
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """A page-locked host array (async copies need it); freed with :meth:`pinned_free`."""
-        raise NotImplementedError
-
-    def pinned_free(self, array: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def copy_to_device_async(self, device_ptr: int, host: np.ndarray, nbytes: int, stream) -> None:
-        raise NotImplementedError
-
-    def copy_to_host_async(self, host: np.ndarray, device_ptr: int, nbytes: int, stream) -> None:
-        raise NotImplementedError
-
-    def synchronize(self, stream: Any) -> None:
-        raise NotImplementedError
-
-    def destroy_stream(self, stream: Any) -> None:
-        raise NotImplementedError
-
-    def device_identity(self) -> tuple[str, str]:
-        """(GPU name, compute capability as ``"8.7"``) of the current device."""
-        raise NotImplementedError
-
-    def runtime_version(self) -> str:
-        """The CUDA runtime's version, ``"12.6"``."""
-        raise NotImplementedError
-
-    def info(self) -> GpuInfo:
-        name, capability = self.device_identity()
-        return GpuInfo(name, capability, self.runtime_version())
-
-    # CUDA graphs (``supports_graphs`` only)
-    def begin_capture(self, stream: Any) -> None:
-        raise NotImplementedError
-
-    def end_capture(self, stream: Any) -> Any:
-        """End the capture and return an instantiated graph; raises RuntimeError on failure."""
-        raise NotImplementedError
-
-    def launch_graph(self, graph: Any, stream: Any) -> None:
-        raise NotImplementedError
-
-    def destroy_graph(self, graph: Any) -> None:
-        raise NotImplementedError
 
 
 class _CudaPython(CudaApi):
@@ -230,136 +150,6 @@ class _CudaPython(CudaApi):
         self.rt.cudaGraphExecDestroy(graph)
 
 
-class _PyCuda(CudaApi):
-    binding = "pycuda"
-    supports_graphs = False
-
-    def __init__(self, driver: Any) -> None:
-        self.cuda = driver
-        driver.init()
-        self.context = driver.Device(0).retain_primary_context()
-
-    @contextlib.contextmanager
-    def _activated(self) -> Iterator[None]:
-        self.context.push()
-        try:
-            yield
-        finally:
-            self.cuda.Context.pop()
-
-    def activate(self) -> contextlib.AbstractContextManager[None]:
-        return self._activated()
-
-    def create_stream(self) -> Any:
-        return self.cuda.Stream()
-
-    def stream_handle(self, stream: Any) -> int:
-        return int(stream.handle)
-
-    def device_alloc(self, nbytes: int) -> tuple[int, Any]:
-        allocation = self.cuda.mem_alloc(max(1, nbytes))
-        return int(allocation), allocation
-
-    def device_free(self, owner: Any) -> None:
-        owner.free()
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        return self.cuda.pagelocked_empty(shape, dtype)
-
-    def pinned_free(self, array: np.ndarray) -> None:
-        base = getattr(array, "base", None)
-        if base is not None and hasattr(base, "free"):
-            base.free()
-
-    def copy_to_device_async(self, device_ptr: int, host: np.ndarray, nbytes: int, stream) -> None:
-        flat = host.reshape(-1).view(np.uint8)[:nbytes]
-        self.cuda.memcpy_htod_async(device_ptr, flat, stream)
-
-    def copy_to_host_async(self, host: np.ndarray, device_ptr: int, nbytes: int, stream) -> None:
-        flat = host.reshape(-1).view(np.uint8)[:nbytes]
-        self.cuda.memcpy_dtoh_async(flat, device_ptr, stream)
-
-    def synchronize(self, stream: Any) -> None:
-        stream.synchronize()
-
-    def destroy_stream(self, stream: Any) -> None:
-        del stream
-
-    def device_identity(self) -> tuple[str, str]:
-        device = self.cuda.Device(0)
-        major, minor = device.compute_capability()
-        return device.name(), f"{major}.{minor}"
-
-    def runtime_version(self) -> str:
-        return ".".join(str(v) for v in self.cuda.get_version()[:2])
-
-
-class _TorchCuda(CudaApi):
-    """torch's allocator and streams behind the same operations; no CUDA graphs."""
-
-    binding = "torch"
-    supports_graphs = False
-
-    def __init__(self, torch: Any) -> None:
-        self.torch = torch
-        self._owners: dict[int, Any] = {}
-
-    def _bytes(self, pointer: int, nbytes: int) -> Any:
-        return self._owners[pointer][:nbytes]
-
-    def create_stream(self) -> Any:
-        return self.torch.cuda.Stream()
-
-    def stream_handle(self, stream: Any) -> int:
-        return int(stream.cuda_stream)
-
-    def device_alloc(self, nbytes: int) -> tuple[int, Any]:
-        tensor = self.torch.empty(max(1, nbytes), dtype=self.torch.uint8, device="cuda")
-        self._owners[tensor.data_ptr()] = tensor
-        return tensor.data_ptr(), tensor
-
-    def device_free(self, owner: Any) -> None:
-        self._owners.pop(owner.data_ptr(), None)
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        nbytes = max(1, int(np.prod(shape)) * dtype.itemsize)
-        tensor = self.torch.empty(nbytes, dtype=self.torch.uint8, pin_memory=True)
-        array = tensor.numpy()[: int(np.prod(shape)) * dtype.itemsize].view(dtype).reshape(shape)
-        self._owners[array.__array_interface__["data"][0]] = tensor
-        return array
-
-    def pinned_free(self, array: np.ndarray) -> None:
-        self._owners.pop(array.__array_interface__["data"][0], None)
-
-    def _host_bytes(self, host: np.ndarray, nbytes: int) -> Any:
-        pinned = self._owners.get(host.__array_interface__["data"][0])
-        if pinned is not None:
-            return pinned[:nbytes]
-        return self.torch.from_numpy(host.reshape(-1).view(np.uint8)[:nbytes])
-
-    def copy_to_device_async(self, device_ptr: int, host: np.ndarray, nbytes: int, stream) -> None:
-        with self.torch.cuda.stream(stream):
-            self._bytes(device_ptr, nbytes).copy_(self._host_bytes(host, nbytes), True)
-
-    def copy_to_host_async(self, host: np.ndarray, device_ptr: int, nbytes: int, stream) -> None:
-        with self.torch.cuda.stream(stream):
-            self._host_bytes(host, nbytes).copy_(self._bytes(device_ptr, nbytes), True)
-
-    def synchronize(self, stream: Any) -> None:
-        stream.synchronize()
-
-    def destroy_stream(self, stream: Any) -> None:
-        del stream
-
-    def device_identity(self) -> tuple[str, str]:
-        major, minor = self.torch.cuda.get_device_capability(0)
-        return self.torch.cuda.get_device_name(0), f"{major}.{minor}"
-
-    def runtime_version(self) -> str:
-        return str(self.torch.version.cuda)
-
-
 class CudaUnavailable(EdgesegError):
     """No binding works: the one line, plus each attempt and the driver's CUDA for doctor."""
 
@@ -422,7 +212,7 @@ def _try_pycuda() -> tuple[BindingAttempt, CudaApi | None]:
     except ImportError:
         return BindingAttempt("pycuda", ABSENT, version), None
     try:
-        return BindingAttempt("pycuda", "works", version), _PyCuda(driver)
+        return BindingAttempt("pycuda", "works", version), PyCudaApi(driver)
     except Exception as exc:  # pycuda.driver.Error and whatever its build raises
         outcome = NO_DEVICE if "no CUDA-capable device" in str(exc) else FAILED
         return BindingAttempt("pycuda", outcome, version, _one_line(exc)), None
@@ -438,7 +228,8 @@ def _try_torch() -> tuple[BindingAttempt, CudaApi | None]:
         return BindingAttempt("torch", ABSENT, version, "CPU-only build"), None
     if not torch.cuda.is_available():
         return BindingAttempt("torch", NO_DEVICE, version, "no GPU", str(torch.version.cuda)), None
-    return BindingAttempt("torch", "works", version, "", str(torch.version.cuda)), _TorchCuda(torch)
+    attempt = BindingAttempt("torch", "works", version, "", str(torch.version.cuda))
+    return attempt, TorchCudaApi(torch)
 
 
 def _one_line(exc: BaseException) -> str:
