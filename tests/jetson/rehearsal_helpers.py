@@ -51,7 +51,7 @@ def clean_env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-def python_json(python: Path, code: str) -> dict:
+def python_json(python: Path, code: str) -> dict | list:
     """Run ``code`` (which prints one JSON object last) in ``python``; its object."""
     result = run_python(python, code)
     assert result.returncode == 0, result.stderr

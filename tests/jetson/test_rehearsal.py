@@ -222,3 +222,23 @@ def test_overlay_frames_hold_the_test_pattern_not_black(python: Path, tmp_path: 
     columns = [top[int((i + 0.5) * image.shape[1] / 7)] for i in range(7)]
     assert len({tuple(int(v) // 32 for v in c) for c in columns}) >= 6, columns
     assert float(np.std(image)) > 20
+
+
+def test_the_installed_package_is_the_clone_and_nothing_else(python: Path) -> None:
+    """The recipe builds edgeseg from the clone: the venv's modules are the clone's, none left
+    over from an earlier build (setuptools' build/lib keeps deleted modules)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    layout = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {k.removeprefix("edgeseg").lstrip("."): v for k, v in layout["package-dir"].items()}
+    source = set()
+    for sub, folder in folders.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            relative = path.relative_to(ROOT / folder)
+            source.add(str(Path(sub) / relative) if sub else str(relative))
+    installed = python_json(
+        python,
+        "import edgeseg, json, pathlib; root = pathlib.Path(edgeseg.__file__).parent; "
+        "print(json.dumps(sorted(str(p.relative_to(root)) for p in root.rglob('*.py'))))",
+    )
+    assert set(installed) == source, set(installed) ^ source
