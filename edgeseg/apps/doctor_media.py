@@ -229,13 +229,12 @@ def check_cameras(
         listing = v4l2_listing(device)
         formats, sizes = parse_v4l2_formats(listing)
         if is_csi_sensor(name, formats):
-            what = f"{name}, " if name else ""
+            offers = " ".join(["raw Bayer", "/".join(formats), ", ".join(sizes[-3:])]).strip()
+            what = ", ".join(part for part in (name, offers) if part)
             report.add(
                 f"camera {device}",
                 "ok",
-                f"CSI sensor: use csi://{sensors} ({what}raw Bayer "
-                f"{'/'.join(formats) or 'formats'} {', '.join(sizes[-3:])}; not a USB camera: "
-                "Argus debayers it)".replace(" ;", ";"),
+                f"CSI sensor: use csi://{sensors} ({what}; not a USB camera: Argus debayers it)",
             )
             sensors += 1
             continue
