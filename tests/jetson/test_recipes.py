@@ -111,3 +111,11 @@ def test_a_missing_engine_module_names_the_extra_and_a_bug_keeps_its_traceback()
     assert missing_module_line(ModuleNotFoundError("x", name="edgeseg.nothing")) is None
     abi = missing_module_line(ImportError("numpy.core.multiarray failed to import"))
     assert abi and "pip install 'numpy<2'" in abi
+
+
+def test_a_missing_opencv_names_the_extra_or_the_system_one() -> None:
+    """OpenCV is the `opencv` extra now; where a system one is on the path (a Jetson venv), the
+    line says to use that one, never to pip install a second."""
+    line = missing_module_line(ModuleNotFoundError("No module named 'cv2'", name="cv2"))
+    assert line and line.startswith("OpenCV (cv2) is not installed: ")
+    assert "edgeseg[opencv]" in line or "--system-site-packages" in line
