@@ -47,7 +47,9 @@ def probe(version: str) -> dict[str, str]:
     folder = BINDINGS / version
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(folder / "site"), str(Path(__file__).parent)]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(folder / "site"), str(Path(__file__).parent), str(Path(__file__).parents[1])]
+        ),
         "LD_LIBRARY_PATH": str(folder / "stubs"),
     }
     result = subprocess.run(
@@ -55,7 +57,7 @@ def probe(version: str) -> dict[str, str]:
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
