@@ -85,11 +85,9 @@ class ParityResult:
         """Which figure fails and the option that changes it; '' when both pass."""
         reasons = []
         if self.agreement < self.min_agreement:
-            where = (
-                "on every pixel"
-                if self.decided >= 1.0
-                else "on the pixels the FP32 reference decides"
-            )
+            where = "on the pixels the FP32 reference decides"
+            if self.precision == "fp32":
+                where = "on every pixel"
             reasons.append(
                 f"{self.precision.upper()} agreement {100 * self.agreement:.2f}% {where} is "
                 f"below {100 * self.min_agreement:g}%"

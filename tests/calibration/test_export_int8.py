@@ -107,16 +107,18 @@ def test_gate_failure_writes_nothing_but_the_report(
     cli, checkpoint: Path, camvid_like: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "export"
-    images = camvid_like / "train"  # a plain image folder: no labels, the consistency gate
+    images = camvid_like / "train"  # a plain image folder: no labels, the agreement gate
     result = cli(
         "export", str(checkpoint), "--out", str(out), "--int8", "--calib-data", str(images),
-        "--calib-count", "8", "--report", "--int8-min-consistency", "1", "--no-check",
+        "--calib-count", "8", "--report", "--int8-min-agreement", "1", "--no-check",
         env={"EDGESEG_CACHE_DIR": str(tmp_path / "cache")},
     )  # fmt: skip
     # Progress and warnings come first; the failure is the last line, and exit code 2.
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("edgeseg: error: INT8 consistency mIoU") and "below 1.0" in last
+    assert last.startswith("edgeseg: error: nothing was written: INT8 agreement") and (
+        "below 100%" in last
+    )
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["int8_report.json", "int8_sensitivity.png"]
 

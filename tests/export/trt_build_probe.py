@@ -232,7 +232,7 @@ def export_case(trt: Any, fp16: bool, int8: bool) -> dict[str, Any]:
             rng = np.random.default_rng(0)
             for i in range(4):
                 cv2.imwrite(str(images / f"{i}.png"), rng.integers(0, 255, (36, 52, 3), np.uint8))
-            options = Int8Options(images, count=4, use_cache=False, min_consistency=0.0)
+            options = Int8Options(images, count=4, use_cache=False, min_agreement=0.0)
         import os
 
         os.environ["EDGESEG_PLUGIN_DIR"] = str(library.parent)
