@@ -561,9 +561,10 @@ def build_and_check_engine(
     expected = parity_mod.run_onnx(reference, inputs)
     # Which pixels count below FP32: those the FP32 logits decide, also for --argmax engines.
     decided_by = parity_mod.reference_logits(produced.portable, inputs)
-    actual = tools.module.run_engine(
-        engine_path, inputs, plugin_library=tools.library, unpool=plan.unpool
-    )
+    from edgeseg.backends.tensorrt_runner import TensorRTRunner
+
+    with TensorRTRunner(engine_path, plugin_library=tools.library, use_cuda_graph=False) as run:
+        actual = run.infer(inputs)
     engine_result = parity_mod.compare(
         FILE_NAMES["engine"],
         "TensorRT against ONNX Runtime",
