@@ -41,10 +41,10 @@ from edgeseg.calibration.sensitivity import (
 )
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.files import atomic_write_bytes
 from edgeseg.onnx_graph import logits_graph
 from edgeseg.precision_gate import DEFAULT_MAX_DROP as GATE_MAX_DROP
 from edgeseg.precision_gate import MIN_AGREEMENT, decided_agreement, gate_failure
-from edgeseg.files import atomic_write_bytes
 from edgeseg.preprocess import normalize
 
 #: Gate with labels: the largest mIoU drop, in points, INT8 may cost on the held-out images.
