@@ -221,9 +221,9 @@ def gpu_identity(gpu: GpuInfo) -> dict[str, Any]:
     (those are checked at load): UUID, multiprocessor count and memory, where the CUDA
     binding reports them ("Orin" names AGX, NX and Nano alike; their SM counts differ)."""
     found = {
-        "gpu_uuid": getattr(gpu, "uuid", None),
-        "gpu_multiprocessors": getattr(gpu, "multiprocessors", None),
-        "gpu_memory_mib": getattr(gpu, "memory_mib", None),
+        "gpu_uuid": gpu.uuid,
+        "gpu_multiprocessors": gpu.multiprocessors,
+        "gpu_memory_mib": gpu.memory_mib,
     }
     return {key: value for key, value in found.items() if value}
 

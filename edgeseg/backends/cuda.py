@@ -41,6 +41,20 @@ class GpuInfo:
     name: str
     compute_capability: str  # "8.7"
     cuda_runtime: str  # "12.6"
+    # Which GPU exactly, where the binding says: "Orin" names AGX, NX and Nano alike.
+    uuid: str | None = None
+    multiprocessors: int | None = None
+    memory_mib: int | None = None
+
+
+#: CUstream_flags::CU_STREAM_NON_BLOCKING (cudaStreamNonBlocking in the runtime API).
+CU_STREAM_NON_BLOCKING = 1
+
+
+def _uuid_text(raw: bytes) -> str:
+    """16 UUID bytes as nvidia-smi prints them: ``GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx``."""
+    text = raw[:16].hex()
+    return f"GPU-{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def version_text(code: int) -> str:
@@ -99,9 +113,18 @@ class CudaApi:
         """The CUDA runtime's version, ``"12.6"``."""
         raise NotImplementedError
 
+    def device_details(self) -> dict[str, Any]:
+        """``uuid``, ``multiprocessors``, ``memory_mib`` of the current device, those the
+        binding reports (for the engine card; none is checked at load)."""
+        return {}
+
     def info(self) -> GpuInfo:
         name, capability = self.device_identity()
-        return GpuInfo(name, capability, self.runtime_version())
+        try:
+            details = self.device_details()
+        except (RuntimeError, AttributeError, TypeError):  # optional: a binding may not say
+            details = {}
+        return GpuInfo(name, capability, self.runtime_version(), **details)
 
     # CUDA graphs (``supports_graphs`` only)
     def begin_capture(self, stream: Any) -> None:
@@ -137,7 +160,9 @@ class _CudaPython(CudaApi):
         return values[0] if len(values) == 1 else tuple(values)
 
     def create_stream(self) -> Any:
-        return self._check(self.rt.cudaStreamCreate())
+        # Non-blocking: no implicit synchronization with the legacy default stream (torch's, or
+        # another library's work on it) while an engine runs.
+        return self._check(self.rt.cudaStreamCreateWithFlags(self.rt.cudaStreamNonBlocking))
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
@@ -183,6 +208,14 @@ class _CudaPython(CudaApi):
         props = self._check(self.rt.cudaGetDeviceProperties(device))
         name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else props.name
         return name.rstrip("\x00").strip(), f"{props.major}.{props.minor}"
+
+    def device_details(self) -> dict[str, Any]:
+        props = self._check(self.rt.cudaGetDeviceProperties(self._check(self.rt.cudaGetDevice())))
+        return {
+            "uuid": _uuid_text(bytes(props.uuid.bytes)),
+            "multiprocessors": int(props.multiProcessorCount),
+            "memory_mib": int(props.totalGlobalMem) >> 20,
+        }
 
     def runtime_version(self) -> str:
         return version_text(int(self._check(self.rt.cudaRuntimeGetVersion())))
@@ -231,7 +264,7 @@ class _PyCuda(CudaApi):
         return self._activated()
 
     def create_stream(self) -> Any:
-        return self.cuda.Stream()
+        return self.cuda.Stream(flags=CU_STREAM_NON_BLOCKING)  # pycuda.driver.Stream(flags=0)
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream.handle)
@@ -270,6 +303,11 @@ class _PyCuda(CudaApi):
         major, minor = device.compute_capability()
         return device.name(), f"{major}.{minor}"
 
+    def device_details(self) -> dict[str, Any]:
+        device = self.cuda.Device(0)
+        count = device.get_attribute(self.cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        return {"multiprocessors": int(count), "memory_mib": int(device.total_memory()) >> 20}
+
     def runtime_version(self) -> str:
         return ".".join(str(v) for v in self.cuda.get_version()[:2])
 
@@ -288,7 +326,7 @@ class _TorchCuda(CudaApi):
         return self._owners[pointer][:nbytes]
 
     def create_stream(self) -> Any:
-        return self.torch.cuda.Stream()
+        return self.torch.cuda.Stream()  # torch creates its pool streams non-blocking
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream.cuda_stream)
@@ -335,6 +373,15 @@ class _TorchCuda(CudaApi):
     def device_identity(self) -> tuple[str, str]:
         major, minor = self.torch.cuda.get_device_capability(0)
         return self.torch.cuda.get_device_name(0), f"{major}.{minor}"
+
+    def device_details(self) -> dict[str, Any]:
+        props = self.torch.cuda.get_device_properties(0)
+        uuid = getattr(props, "uuid", None)
+        return {
+            "uuid": str(uuid) if uuid is not None else None,
+            "multiprocessors": int(props.multi_processor_count),
+            "memory_mib": int(props.total_memory) >> 20,
+        }
 
     def runtime_version(self) -> str:
         return str(self.torch.version.cuda)

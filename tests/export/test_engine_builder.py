@@ -326,3 +326,16 @@ def test_engine_build_and_check(
         plugin_version=PLUGIN_VERSION,
         engine=result.files["engine"],
     )
+
+
+def test_gpu_identity_in_the_card_is_what_the_binding_reports() -> None:
+    from edgeseg.export.engine import gpu_identity
+
+    assert cuda._uuid_text(bytes(range(16))) == "GPU-00010203-0405-0607-0809-0a0b0c0d0e0f"
+    full = cuda.GpuInfo("Orin", "8.7", "12.6", "GPU-1", 16, 62000)
+    assert gpu_identity(full) == {
+        "gpu_uuid": "GPU-1",
+        "gpu_multiprocessors": 16,
+        "gpu_memory_mib": 62000,
+    }
+    assert gpu_identity(cuda.GpuInfo("Orin", "8.7", "12.6")) == {}  # a binding that cannot say

@@ -121,7 +121,7 @@ def over_stubs(build: Build, folder: Path) -> Iterator[Path]:
     record = {"tensorrt_headers": build.trt.__version__, "plugin_version": backend.PLUGIN_VERSION}
     library.with_name(backend.BUILD_INFO_NAME).write_text(json.dumps(record))
     saved = sys.modules["tensorrt"], engine_mod.gpu_info
-    gpu = cuda.GpuInfo("NVIDIA Stand-in", "8.7", "12.6")
+    gpu = cuda.GpuInfo("NVIDIA Stand-in", "8.7", "12.6", "GPU-0123", 16, 30000)
     sys.modules["tensorrt"] = build.proxy  # type: ignore[assignment]
     engine_mod.gpu_info = lambda: gpu
     try:
@@ -279,6 +279,10 @@ def assert_received(trt: Any, got: dict[str, Any], precision: str, fp16: bool, u
     card_flags = sorted(got["card"]["builder_flags"])
     assert card_flags == want["set"], f"the card records {card_flags}, TensorRT got {want['set']}"
     assert got["precision"] == precision and got["card"]["network_flags"] == want["network_flags"]
+    identity = {
+        k: got["card"].get(k) for k in ("gpu_uuid", "gpu_multiprocessors", "gpu_memory_mib")
+    }
+    assert identity == {"gpu_uuid": "GPU-0123", "gpu_multiprocessors": 16, "gpu_memory_mib": 30000}
 
 
 def build_check(precision: str, float_fp16: bool, unpool: str) -> Any:
