@@ -127,8 +127,8 @@ class ParityResult:
         counted = ""
         if self.decided < 1.0 and self.all_agreement is not None:
             counted = (
-                f" (agreement on the {100 * self.decided:.0f}% of pixels the reference decides; "
-                f"{100 * self.all_agreement:.2f}% on all)"
+                f" (agreement on the {100 * self.decided:.0f}% of pixels the FP32 reference "
+                f"decides; {100 * self.all_agreement:.2f}% on all)"
             )
         return (
             f"  {self.artifact:<20} {self.inputs:<12} {num(self.max_abs_diff):>10} "

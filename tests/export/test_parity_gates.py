@@ -24,7 +24,7 @@ def test_near_ties_flipped_by_rounding_do_not_fail_fp16() -> None:
     fp16 = compare("model.fp16.onnx", "ONNX Runtime", reference, actual, "fp16")
     assert fp16.all_agreement == 0.91 and fp16.agreement == 1.0 and fp16.decided == 0.91
     assert fp16.passed, fp16.row()
-    assert "91% of pixels the reference decides" in fp16.row()
+    assert "91% of pixels the FP32 reference decides" in fp16.row()
     fp32 = compare("model.onnx", "ONNX Runtime", reference, actual, "fp32", tolerance=1.0)
     assert fp32.decided == 1.0 and not fp32.passed  # FP32 counts every pixel
 
