@@ -105,8 +105,8 @@ ONNX_FOR_PRECISION = {
 
 def onnx_precision_of(model: Any) -> str:
     """Which precision an ONNX graph's own types build in a strongly typed network: "int8"
-    when it holds Q/DQ nodes, "fp16" when it holds FLOAT16 weights or casts to FLOAT16 (what
-    :func:`edgeseg.export.fp16.to_fp16` writes), else "fp32"."""
+    when it holds Q/DQ nodes, "fp16" when it holds FLOAT16 weights, a FLOAT16 input or casts to
+    FLOAT16 (what :func:`edgeseg.export.fp16.to_fp16` writes), else "fp32"."""
     from onnx import TensorProto
 
     graph = model.graph
@@ -115,6 +115,8 @@ def onnx_precision_of(model: Any) -> str:
         return "int8"
     if any(init.data_type == TensorProto.FLOAT16 for init in graph.initializer):
         return "fp16"
+    if any(v.type.tensor_type.elem_type == TensorProto.FLOAT16 for v in graph.input):
+        return "fp16"  # an FP16 network input (benchmarks/unpool_layer.py's layer graphs)
     for node in graph.node:
         if node.op_type == "Cast" and any(
             a.name == "to" and a.i == TensorProto.FLOAT16 for a in node.attribute

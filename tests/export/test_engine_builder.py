@@ -98,8 +98,11 @@ def test_onnx_precision_of_reads_the_graph_types() -> None:
     portable = export_onnx(model, CARD)
     assert onnx_precision_of(portable) == "fp32"
     assert onnx_precision_of(to_fp16(portable)) == "fp16"
-    from onnx import helper
+    from onnx import TensorProto, helper
 
+    half_in = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 1, 2, 2])
+    relu = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [half_in], [])
+    assert onnx_precision_of(helper.make_model(relu)) == "fp16"  # no weights, FP16 input
     portable.graph.node.append(helper.make_node("QuantizeLinear", ["a", "s"], ["q"]))
     assert onnx_precision_of(portable) == "int8"
 
