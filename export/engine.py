@@ -202,11 +202,12 @@ def require_onnx_precision(onnx_path: Path, plan: PrecisionPlan) -> None:
     """Refuse, before TensorRT parses it, an ONNX whose types would build another precision
     than the plan's (an FP32 graph in a strongly typed FP16 build stays FP32)."""
     import onnx
+    from google.protobuf.message import DecodeError
 
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
-    except (OSError, ValueError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:
-        raise EdgesegError(f"cannot read {onnx_path}: {exc}") from None
+    except (OSError, ValueError, DecodeError) as exc:
+        raise EdgesegError(f"cannot read {onnx_path} as ONNX: {exc}") from None
     held = onnx_precision_of(model)
     if held != plan.onnx_precision:
         raise EdgesegError(
