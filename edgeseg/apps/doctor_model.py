@@ -45,6 +45,7 @@ class ModelUnderTest:
     precision: str  # fp32, fp16 or int8
     input_name: str
     dynamic: bool
+    max_unpool: bool = False  # a portable graph (MaxUnpool), which TensorRT's parser rejects
 
 
 def describe_model(path: str | Path) -> ModelUnderTest:
@@ -78,6 +79,7 @@ def _describe_onnx(onnx_path: Path, model_path: Path) -> ModelUnderTest:
 
     model = load_onnx(onnx_path)
     card = card_of(model, onnx_path)
+    max_unpool = any(node.op_type == "MaxUnpool" for node in model.graph.node)
     first = model.graph.input[0]
     dims = first.type.tensor_type.shape.dim
     return ModelUnderTest(
@@ -89,6 +91,7 @@ def _describe_onnx(onnx_path: Path, model_path: Path) -> ModelUnderTest:
         precision=onnx_precision_of(model),
         input_name=first.name,
         dynamic=any(not d.HasField("dim_value") for d in dims),
+        max_unpool=max_unpool,
     )
 
 
@@ -142,7 +145,8 @@ def equivalent_commands(
     if model.kind == "engine":
         trtexec.append(f"--loadEngine={model.path}")
     else:
-        trtexec += [f"--onnx={model.onnx}", *flags["trtexec"]]
+        source = native_graph_path(model) if model.max_unpool else model.onnx
+        trtexec += [f"--onnx={source}", *flags["trtexec"]]
         if model.dynamic:
             low, opt, high = default_profile((-1, 3, -1, -1), model.card.input_hw)
             trtexec += [
@@ -171,7 +175,7 @@ def native_graph_path(model: ModelUnderTest) -> Path | None:
     :func:`write_native_graph`), None for an engine whose ONNX is not beside it."""
     if model.onnx is None:
         return None
-    if model.unpool == "native":
+    if model.unpool == "native" and not model.max_unpool:
         return model.onnx
     stem = model.onnx.name.removesuffix(".onnx").removesuffix(".trt")
     return model.onnx.with_name(f"{stem}.native.onnx")
@@ -183,9 +187,19 @@ def write_native_graph(model: ModelUnderTest) -> Path | None:
     if target is None or target.exists():
         return target
     from edgeseg.export.onnx_io import load_onnx, save_onnx
+    from edgeseg.export.trt_graph import to_trt_graph
     from edgeseg.unpool_graph import reexpand_plugins
 
-    return save_onnx(reexpand_plugins(load_onnx(model.onnx)), target)
+    graph = load_onnx(model.onnx)
+    return save_onnx(
+        reexpand_plugins(graph if not model.max_unpool else to_trt_graph(graph)), target
+    )
+
+
+def tensorrt_source(model: ModelUnderTest) -> Path | None:
+    """The ONNX TensorRT builds from: the plugin or block graph itself, or for a portable
+    (MaxUnpool) graph its block form, written beside it."""
+    return write_native_graph(model) if model.max_unpool else model.onnx
 
 
 # --- running it here ---------------------------------------------------------------------------
@@ -234,7 +248,7 @@ def _engine_here(model: ModelUnderTest, folder: Path, library: Path | None) -> P
 
     target = folder / f"{model.onnx.stem}.engine"
     build_engine(
-        model.onnx,
+        tensorrt_source(model),
         target,
         model.card,
         precision=model.precision,

@@ -105,3 +105,30 @@ def test_a_missing_model_is_one_line(cli, tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"edgeseg: error: --model {tmp_path / 'nope.onnx'} not found"
     ]
+
+
+def test_a_portable_graph_is_built_from_its_block_form(exported: Path) -> None:
+    """model.onnx holds MaxUnpool, which TensorRT's parser rejects: the commands (and the build
+    on a device) use its block form, written beside it."""
+    from edgeseg.unpool_graph import to_maxunpool_form
+
+    trt_graph = load_onnx(exported / "model.trt.onnx")
+    from edgeseg.unpool_graph import reexpand_plugins
+
+    portable = to_maxunpool_form(reexpand_plugins(trt_graph))
+    attach_card(portable, TINY_CARD)
+    save_onnx(portable, exported / "portable.onnx")
+    model = describe_model(exported / "portable.onnx")
+    assert model.max_unpool and model.unpool == "native"
+    native = exported / "portable.native.onnx"
+    trtexec, polygraphy = equivalent_commands(model, None)
+    assert trtexec.startswith(f"trtexec --onnx={native} --noTF32 ") and "Plugins" not in trtexec
+    assert polygraphy.startswith(f"polygraphy run {native} --trt --onnxrt")
+    from edgeseg.apps.doctor_model import tensorrt_source
+
+    assert tensorrt_source(model) == native and native.is_file()
+    graph = load_onnx(native)
+    assert not any(n.op_type == "MaxUnpool" for n in graph.graph.node)
+    assert not plugin_nodes(graph)
+    inputs = np.random.default_rng(1).standard_normal((1, 3, 36, 52)).astype(np.float32)
+    np.testing.assert_allclose(run_onnx(graph, inputs), run_onnx(portable, inputs), atol=1e-5)
