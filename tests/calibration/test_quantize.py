@@ -216,3 +216,12 @@ def test_one_gate_with_and_without_labels(fp32: onnx.ModelProto) -> None:
     failure = _check_failure(result, options)
     assert "loses 2.00 mIoU points against FP32 on the labelled images, more than 1" in failure
     assert "agreement" not in failure.split(":")[0]
+
+
+def test_the_cli_default_is_the_gate_s() -> None:
+    from edgeseg.calibration.int8 import DEFAULT_MIN_AGREEMENT
+    from edgeseg.cli.export import export_command
+    from edgeseg.precision_gate import MIN_AGREEMENT
+
+    option = next(p for p in export_command.params if p.name == "int8_min_agreement")
+    assert option.default == DEFAULT_MIN_AGREEMENT == MIN_AGREEMENT["int8"]
