@@ -49,7 +49,7 @@ def test_int8_export_report_and_compare(
     result = cli(
         "export", str(checkpoint), "--out", str(out), "--fp16", "--int8",
         "--calib-data", str(camvid_like), "--calib-count", "8", "--calib-method", "minmax",
-        "--keep-float", "1", "--int8-max-drop", "100", env=env,
+        "--keep-float", "1", "--int8-max-drop", "100", "--int8-min-agreement", "0", env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     for name in ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8.trt.onnx"):
@@ -81,6 +81,7 @@ def test_int8_export_report_and_compare(
     again = cli(
         "export", str(checkpoint), "--out", str(tmp_path / "again"), "--int8",
         "--calib-data", str(camvid_like), "--calib-count", "8", "--int8-max-drop", "100",
+        "--int8-min-agreement", "0",
         "--no-check", env=env,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
