@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gpu_helpers import missing
 
 from edgeseg.backends import cuda
 from edgeseg.backends.tensorrt import (
@@ -300,7 +301,7 @@ def test_engine_build_and_check(
     try:  # TensorRT and a GPU: checked for the marker by tests/conftest.py
         gpu = cuda.gpu_info()
     except EdgesegError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     from edgeseg.backends.tensorrt import PLUGIN_VERSION, plugin_library_path
     from edgeseg.export import export_checkpoint
     from edgeseg.export.plugin import build_plugin
@@ -310,7 +311,7 @@ def test_engine_build_and_check(
         try:
             build_plugin()
         except EdgesegError as exc:
-            pytest.skip(f"cannot build the plugin here: {exc}")
+            missing(f"cannot build the plugin here: {exc}")
     checkpoint = tmp_path / "m.pt"
     torch.manual_seed(0)
     save_checkpoint(checkpoint, create_model("segnet-basic", 2, channels=8, kernel_size=3), CARD)
@@ -332,9 +333,10 @@ def test_engine_build_and_check(
 
 
 def test_gpu_identity_in_the_card_is_what_the_binding_reports() -> None:
+    from edgeseg.backends.cuda_api import uuid_text
     from edgeseg.export.engine import gpu_identity
 
-    assert cuda._uuid_text(bytes(range(16))) == "GPU-00010203-0405-0607-0809-0a0b0c0d0e0f"
+    assert uuid_text(bytes(range(16))) == "GPU-00010203-0405-0607-0809-0a0b0c0d0e0f"
     full = cuda.GpuInfo("Orin", "8.7", "12.6", "GPU-1", 16, 62000)
     assert gpu_identity(full) == {
         "gpu_uuid": "GPU-1",
