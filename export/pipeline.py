@@ -463,9 +463,10 @@ def _engine_source(
     produced: _Produced,
     result: ExportResult,
     log: Callable[[str], None],
-) -> tuple[str, str]:
-    """(precision, role of the TensorRT ONNX the engine is built from), writing an FP16 graph
-    first where TensorRT 11.x needs one that the export did not make."""
+) -> tuple[str, str, Any]:
+    """(precision, role of the TensorRT ONNX the engine is built from, the precision plan
+    ``build_engine`` obeys), writing an FP16 graph first where the plan needs one that the
+    export did not make (a strongly typed FP16 build from an FP32 source ONNX)."""
     precision = _engine_precision(plan, tools, produced, log)
     build_plan = tools.module.precision_plan(tools.major, precision, float_fp16=plan.fp16)
     roles = {"fp16": "fp16_trt_onnx", "int8": "int8_trt_onnx"}
@@ -475,8 +476,8 @@ def _engine_source(
     elif role not in result.files:
         _write_fp16_trt_graph(plan, tools, produced, result, log)
     if plan.unpool == "native":
-        return precision, _write_native_graph(plan, produced, result, role, log)
-    return precision, role
+        return precision, _write_native_graph(plan, produced, result, role, log), build_plan
+    return precision, role, build_plan
 
 
 def _write_native_graph(
@@ -510,7 +511,7 @@ def _write_fp16_trt_graph(
     log: Callable[[str], None],
 ) -> None:
     role = "fp16_trt_onnx"
-    # TensorRT 11.x FP16 from an FP32 graph: convert, then rewrite (as for INT8).
+    # A strongly typed FP16 build (10.x and 11.x) from an FP32 graph: convert, then rewrite.
     graphs = produced.graphs
     fp32_portable = reexpand_plugins(graphs.models["trt_onnx"])
     graphs.add(role, to_trt_graph(to_fp16(fp32_portable)), "fp16")
@@ -531,13 +532,14 @@ def build_and_check_engine(
 ) -> None:
     """Build ``model.engine`` from the right TensorRT ONNX, then (``plan.check``) compare it
     with ONNX Runtime on sample inputs; raises EdgesegError when they disagree."""
-    precision, role = _engine_source(plan, tools, produced, result, log)
+    precision, role, build_plan = _engine_source(plan, tools, produced, result, log)
     engine_path = plan.out / FILE_NAMES["engine"]
     built = tools.module.build_engine(
         result.files[role],
         engine_path,
         result.card,
         precision=precision,
+        plan=build_plan,  # the plan the ONNX was chosen by: --int8 --fp16 keeps FP16 on 10.x
         workspace_mb=plan.workspace_mb or tools.module.DEFAULT_WORKSPACE_MB,
         plugin_library=tools.library,
         unpool=plan.unpool,
@@ -557,6 +559,8 @@ def build_and_check_engine(
     if precision == "int8":
         reference = produced.graphs.models["int8_onnx"]
     expected = parity_mod.run_onnx(reference, inputs)
+    # Which pixels count below FP32: those the FP32 logits decide, also for --argmax engines.
+    decided_by = parity_mod.reference_logits(produced.portable, inputs)
     from edgeseg.backends.tensorrt_runner import TensorRTRunner
 
     with TensorRTRunner(engine_path, plugin_library=tools.library, use_cuda_graph=False) as run:
@@ -568,7 +572,8 @@ def build_and_check_engine(
         actual,
         precision,
         tolerance=plan.tolerance if precision == "fp32" else None,
+        decided_by=decided_by,
     )
     result.parity.append(engine_result)
     log(parity_mod.format_report([engine_result], "engine parity with ONNX Runtime"))
-    parity_mod.require_parity([engine_result])
+    parity_mod.require_parity([engine_result], consequence=f"{engine_path.name} was written")
