@@ -30,7 +30,7 @@ import onnx
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps, labelled_miou
 from edgeseg.calibration.cache import load_images
 from edgeseg.calibration.quantize import DEFAULT_METHOD, quantizable_layers, quantize_int8
-from edgeseg.calibration.readers import resolve_source
+from edgeseg.calibration.readers import CalibrationSource, resolve_source
 from edgeseg.calibration.sensitivity import (
     LayerSensitivity,
     format_sensitivity,
@@ -57,9 +57,9 @@ REPORT_PNG = "int8_sensitivity.png"
 @dataclass(frozen=True)
 class Int8Options:
     """``edgeseg export`` INT8 settings (the ``--calib-*``, ``--keep-float``, ``--report``
-    flags)."""
+    flags). ``data`` None: the dataset the model card records (the export planner finds it)."""
 
-    data: str | Path
+    data: str | Path | None = None
     method: str = DEFAULT_METHOD
     count: int = DEFAULT_COUNT
     split: str = "train"
@@ -110,6 +110,20 @@ def holdout_split(count: int) -> tuple[np.ndarray, np.ndarray]:
     return np.setdiff1d(indices, check), check
 
 
+def check_options(options: Int8Options) -> CalibrationSource:
+    """The settings that need no model, checked, and ``data`` resolved: fast, so a mistake is
+    reported before any slow step (an export calls this before it exports the ONNX)."""
+    if not 0 <= options.min_consistency <= 1:
+        raise EdgesegError(
+            f"--int8-min-consistency must be in [0, 1], got {options.min_consistency}"
+        )
+    if options.max_drop < 0:
+        raise EdgesegError(f"--int8-max-drop must be at least 0, got {options.max_drop}")
+    if options.data is None:
+        raise EdgesegError("INT8 calibration needs data: pass --calib-data")
+    return resolve_source(options.data, options.count, options.split)
+
+
 def quantize_checked(
     portable: onnx.ModelProto,
     card: ModelCard,
@@ -118,23 +132,20 @@ def quantize_checked(
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
     progress: bool = True,
+    source: CalibrationSource | None = None,
 ) -> Int8Result:
     """Steps 1-5 of the module doc. Raises EdgesegError (one line) when the check fails; the
     report (with ``report`` or ``keep_float``) is written to ``report_dir`` first, since it is
-    what tells the user which layers to keep in float."""
+    what tells the user which layers to keep in float. ``source``: ``options.data`` already
+    resolved by :func:`check_options`."""
     layers = quantizable_layers(portable)
     if options.keep_float < 0 or options.keep_float >= len(layers):
         raise EdgesegError(
             f"--keep-float must be between 0 and {len(layers) - 1} (the model has {len(layers)} "
             f"quantizable layers), got {options.keep_float}"
         )
-    if not 0 <= options.min_consistency <= 1:
-        raise EdgesegError(
-            f"--int8-min-consistency must be in [0, 1], got {options.min_consistency}"
-        )
-    if options.max_drop < 0:
-        raise EdgesegError(f"--int8-max-drop must be at least 0, got {options.max_drop}")
-    source = resolve_source(options.data, options.count, options.split)
+    if source is None:
+        source = check_options(options)
     log(f"INT8 calibration data: {source.description}")
     images, hit = load_images(
         source, card.input_hw, use_cache=options.use_cache, progress=progress, warn=warn
