@@ -104,7 +104,11 @@ def card_in(path: Path) -> ModelCard:
 
 def test_segnet_parity_at_an_odd_size(segnet_small) -> None:
     assert_tight_parity(segnet_small)
-    assert {f.artifact for f in segnet_small.parity} == {"model.onnx", "model.trt.onnx"}
+    assert {f.artifact for f in segnet_small.parity} == {
+        "model.onnx",
+        "model.portable.onnx",
+        "model.trt.onnx",
+    }
     assert "parity with PyTorch" in segnet_small.log
 
 
@@ -139,6 +143,7 @@ def test_files_and_cards(segnet_basic, segnet_quarter_dynamic) -> None:
     files = segnet_basic.files
     assert {p.name for p in files.values()} == {
         "model.onnx",
+        "model.portable.onnx",
         "model.trt.onnx",
         "model.fp16.onnx",
         "model.fp16.trt.onnx",
