@@ -26,7 +26,7 @@ its card, once per folder. The callers: :mod:`edgeseg.export.pipeline` (``edgese
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,19 +81,19 @@ def role_of(kind: str, precision: str) -> str:
 
 @dataclass(frozen=True)
 class Form:
-    """One form of the model: ``kind`` (see :data:`KINDS`), ``precision`` and its graph."""
+    """One form of the model: ``kind`` (see :data:`KINDS`), ``precision`` and its graph; its
+    ``role`` (a key of :data:`FILE_NAMES`) and ``file_name`` follow from the first two."""
 
     kind: str
     precision: str
     model: onnx.ModelProto
+    role: str = field(init=False)
+    file_name: str = field(init=False)
 
-    @property
-    def role(self) -> str:
-        return role_of(self.kind, self.precision)
-
-    @property
-    def file_name(self) -> str:
-        return FILE_NAMES[self.role]
+    def __post_init__(self) -> None:
+        role = role_of(self.kind, self.precision)
+        object.__setattr__(self, "role", role)
+        object.__setattr__(self, "file_name", FILE_NAMES[role])
 
 
 def graph_form(model: onnx.ModelProto) -> str:
@@ -210,7 +210,7 @@ class Forms:
         """The card ``form``'s file carries: precision, and a ``build`` record of what it is."""
         build: dict[str, Any] = {
             "artifact": form.file_name,
-            "opset": onnx_opset(form.model),
+            "opset": self.opset,
             "dynamic": self.dynamic,
         }
         if form.kind == "plugin":
@@ -228,17 +228,28 @@ class Forms:
         """Record that ``form`` already lies at ``path`` (the source file itself)."""
         self._saved[(form.role, path.parent.resolve())] = path
 
-    def saved(self, form: Form, folder: Path) -> Path | None:
-        """Where ``form`` was written in ``folder``, or None."""
-        return self._saved.get((form.role, Path(folder).resolve()))
-
     def save(self, form: Form, folder: Path) -> Path:
         """Write ``form`` with its card into ``folder`` (atomically), once: a second call for
         the same role and folder returns the first file."""
-        found = self.saved(form, folder)
-        if found is not None:
-            return found
+        return self.write(form, folder)[0]
+
+    def write(self, form: Form, folder: Path) -> tuple[Path, bool]:
+        """(path, whether it was written now): :meth:`save`, saying whether the file is new."""
+        key = (form.role, Path(folder).resolve())
+        if key in self._saved:
+            return self._saved[key], False
         attach_card(form.model, self.card_for(form))
-        path = save_onnx(form.model, Path(folder) / form.file_name)
-        self._saved[(form.role, Path(folder).resolve())] = path
-        return path
+        self._saved[key] = save_onnx(form.model, Path(folder) / form.file_name)
+        return self._saved[key], True
+
+    # --- what a job needs ----------------------------------------------------------------------
+
+    def for_export(self, fp16: bool, int8: bool) -> list[Form]:
+        """The ONNX files an export of a checkpoint writes: FP32 for ONNX Runtime, portable and
+        TensorRT (plugin), and the portable and plugin graphs of FP16 and INT8 when asked."""
+        kinds = ("onnxruntime", "portable", "plugin")
+        wanted = [self.get(kind, "fp32") for kind in kinds]
+        for precision, asked in (("fp16", fp16), ("int8", int8)):
+            if asked:
+                wanted += [self.get("portable", precision), self.get("plugin", precision)]
+        return wanted

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeseg.backends.tensorrt import check_unpool
@@ -55,18 +55,16 @@ class ExportOptions:
     samples: int = 2
     int8: Int8Options | None = None
 
+    #: Derived: the source is an edgeseg ONNX; an engine is asked for.
+    from_onnx: bool = field(init=False)
+    engine: bool = field(init=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", Path(self.source))
         if self.out is not None:
             object.__setattr__(self, "out", Path(self.out))
-
-    @property
-    def from_onnx(self) -> bool:
-        return self.source.suffix.lower() == ".onnx"
-
-    @property
-    def engine(self) -> bool:
-        return self.format == "engine"
+        object.__setattr__(self, "from_onnx", self.source.suffix.lower() == ".onnx")
+        object.__setattr__(self, "engine", self.format == "engine")
 
 
 @dataclass(frozen=True)

@@ -151,16 +151,6 @@ def forms_from_checkpoint(
     return forms, model
 
 
-def export_forms(forms: Forms, options: ExportOptions) -> list[Form]:
-    """The ONNX files an export of a checkpoint writes: FP32 for ONNX Runtime, portable and
-    TensorRT (plugin), and the portable and plugin graphs of FP16 and INT8 when asked."""
-    wanted = [forms.get(kind, "fp32") for kind in ("onnxruntime", "portable", "plugin")]
-    for precision, asked in (("fp16", options.fp16), ("int8", options.int8 is not None)):
-        if asked:
-            wanted += [forms.get("portable", precision), forms.get("plugin", precision)]
-    return wanted
-
-
 def require_wellformed(forms: list[Form], unpoolings: int) -> None:
     """A malformed TensorRT graph is edgeseg's bug, not the user's: it keeps its traceback."""
     for form in forms:
@@ -212,17 +202,14 @@ def write_form(
     forms: Forms, form: Form, result: ExportResult, log: Callable[[str], None], note: str = ""
 ) -> Path:
     """Write ``form`` into the output folder (once), record it in ``result`` and say so."""
-    found = forms.saved(form, result.out_dir)
-    if found is not None:
-        result.files.setdefault(form.role, found)
-        return found
-    path = forms.save(form, result.out_dir)
+    path, new = forms.write(form, result.out_dir)
     result.files[form.role] = path
-    shape = "dynamic" if forms.dynamic else "static"
-    log(
-        f"wrote {path} ({form.precision}, {note or PURPOSE[form.kind]}, opset "
-        f"{forms.card_for(form).build['opset']}, {shape} input, {forms.card.output})"
-    )
+    if new:
+        shape = "dynamic" if forms.dynamic else "static"
+        log(
+            f"wrote {path} ({form.precision}, {note or PURPOSE[form.kind]}, opset {forms.opset}, "
+            f"{shape} input, {forms.card.output})"
+        )
     return path
 
 
@@ -267,7 +254,7 @@ def _export(
         result = ExportResult(options.out, card=None)  # type: ignore[arg-type]
         forms, model = forms_from_checkpoint(plan, result, log)
         result.card = forms.card
-        wanted = export_forms(forms, options)
+        wanted = forms.for_export(options.fp16, options.int8 is not None)
         from edgeseg.export import torch_to_onnx
 
         require_wellformed(wanted, torch_to_onnx.count_unpoolings(model))

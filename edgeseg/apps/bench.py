@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.apps.bench_artifacts import Artifacts, Skip, first_line
+from edgeseg.apps.bench_artifacts import Artifacts, Skip, first_line, note
 from edgeseg.apps.bench_report import BenchReport, BenchRow, machine_info
 from edgeseg.apps.bench_request import (
     BENCH_BACKENDS,
@@ -261,7 +261,7 @@ def run_bench(
     """
     from tqdm import tqdm
 
-    say = log or (lambda message: tqdm.write(f"edgeseg: {message}", file=sys.stderr))
+    say = log or note
     plan = options if isinstance(options, BenchPlan) else plan_bench(options)
     request = plan.options
     with tempfile.TemporaryDirectory(prefix="edgeseg-bench-") as folder:

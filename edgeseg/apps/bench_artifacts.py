@@ -31,6 +31,15 @@ class Skip(Exception):
     """A combination that cannot run on this machine or with this artifact; the message says why."""
 
 
+def note(message: str) -> None:
+    """A progress note on stderr that does not break the progress bar."""
+    import sys
+
+    from tqdm import tqdm
+
+    tqdm.write(f"edgeseg: {message}", file=sys.stderr)
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message: a skipped row's reason is one line."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
