@@ -334,9 +334,10 @@ def build_and_check_engine(
         return
     inputs = parity_mod.sample_inputs(result.card, options.samples)
     expected = parity_mod.run_onnx(forms.reference(precision).model, inputs)
-    actual = tools.module.run_engine(
-        engine_path, inputs, plugin_library=tools.library, unpool=options.unpool
-    )
+    from edgeseg.backends.tensorrt_runner import TensorRTRunner
+
+    with TensorRTRunner(engine_path, plugin_library=tools.library, use_cuda_graph=False) as run:
+        actual = run.infer(inputs)
     engine_result = parity_mod.compare(
         FILE_NAMES["engine"],
         "TensorRT against ONNX Runtime",
