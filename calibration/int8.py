@@ -29,46 +29,24 @@ import onnx
 
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps, labelled_miou
 from edgeseg.calibration.cache import load_images
-from edgeseg.calibration.quantize import DEFAULT_METHOD, quantizable_layers, quantize_int8
-from edgeseg.calibration.readers import CalibrationSource, resolve_source
+from edgeseg.calibration.quantize import quantizable_layers, quantize_int8
+from edgeseg.calibration.readers import CalibrationSource
 from edgeseg.calibration.sensitivity import (
     LayerSensitivity,
     format_sensitivity,
     layer_sensitivity,
     sensitivity_record,
 )
+from edgeseg.calibration.settings import Int8Options, check_options
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
 from edgeseg.preprocess import normalize
 
-#: Gate with labels: the largest mIoU drop, in points, INT8 may cost on the held-out images.
-DEFAULT_MAX_DROP = 1.0
-#: Gate without labels: the lowest consistency mIoU. Near-tie pixels flip freely without costing
-#: accuracy (docs/int8.md: 0.75-0.8 on CamVid models that lose no mIoU against labels), so this
-#: only catches a broken quantization, not a small loss.
-DEFAULT_MIN_CONSISTENCY = 0.5
-DEFAULT_COUNT = 300
 #: Below this many images none is held out: all calibrate and all check.
 HOLDOUT_MIN_IMAGES = 8
 REPORT_JSON = "int8_report.json"
 REPORT_PNG = "int8_sensitivity.png"
-
-
-@dataclass(frozen=True)
-class Int8Options:
-    """``edgeseg export`` INT8 settings (the ``--calib-*``, ``--keep-float``, ``--report``
-    flags). ``data`` None: the dataset the model card records (the export planner finds it)."""
-
-    data: str | Path | None = None
-    method: str = DEFAULT_METHOD
-    count: int = DEFAULT_COUNT
-    split: str = "train"
-    keep_float: int = 0
-    report: bool = False
-    max_drop: float = DEFAULT_MAX_DROP
-    min_consistency: float = DEFAULT_MIN_CONSISTENCY
-    use_cache: bool = True
 
 
 @dataclass
@@ -109,20 +87,6 @@ def holdout_split(count: int) -> tuple[np.ndarray, np.ndarray]:
     held = max(4, min(32, count // 8))
     check = np.unique(np.linspace(0, count - 1, held).round().astype(int))
     return np.setdiff1d(indices, check), check
-
-
-def check_options(options: Int8Options) -> CalibrationSource:
-    """The settings that need no model, checked, and ``data`` resolved: fast, so a mistake is
-    reported before any slow step (an export calls this before it exports the ONNX)."""
-    if not 0 <= options.min_consistency <= 1:
-        raise EdgesegError(
-            f"--int8-min-consistency must be in [0, 1], got {options.min_consistency}"
-        )
-    if options.max_drop < 0:
-        raise EdgesegError(f"--int8-max-drop must be at least 0, got {options.max_drop}")
-    if options.data is None:
-        raise EdgesegError("INT8 calibration needs data: pass --calib-data")
-    return resolve_source(options.data, options.count, options.split)
 
 
 def quantize_checked(

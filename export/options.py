@@ -1,10 +1,10 @@
 """``edgeseg export``'s options: one object from the command line to the library, checked first.
 
 The CLI parses its flags once into :class:`ExportOptions` (INT8 settings in
-:class:`~edgeseg.calibration.int8.Int8Options`); :func:`edgeseg.export.pipeline.export_checkpoint`
-and an embedding application take that object. :func:`plan_export` checks it before any slow step
-(no torch import, no ONNX export): a missing source, an unknown format, an option that does not
-apply, a missing ``--calib-data`` folder are each one line within a fraction of a second.
+:class:`~edgeseg.calibration.settings.Int8Options`); :func:`plan_export` checks it before any
+slow step or import (no torch, no onnx): a missing source, an unknown format, an option that does
+not apply, a missing ``--calib-data`` folder are each one line within a fraction of a second.
+:func:`edgeseg.export.pipeline.export_checkpoint` takes the options or the checked plan.
 
 Without ``--calib-data``, INT8 calibrates on the dataset the checkpoint records (its training
 configuration's ``data``, or ``--data`` in the card's training command) when that folder is on
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeseg.backends.tensorrt import check_unpool
-from edgeseg.calibration.int8 import Int8Options, check_options
 from edgeseg.calibration.readers import CalibrationSource, is_dataset_root
+from edgeseg.calibration.settings import Int8Options, check_options
 from edgeseg.errors import EdgesegError
 
 FORMATS = ("onnx", "engine")

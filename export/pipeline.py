@@ -216,7 +216,9 @@ def write_form(
 # --- the whole stage -----------------------------------------------------------------------------
 
 
-def export_checkpoint(options: ExportOptions, log: Callable[[str], None] = print) -> ExportResult:
+def export_checkpoint(
+    options: ExportOptions | ExportPlan, log: Callable[[str], None] = print
+) -> ExportResult:
     """Export ``options.source`` into ``options.out``; see the module doc for the steps.
 
     Writes ``model.onnx`` (ONNX Runtime's form), ``model.portable.onnx`` (standard ops only) and
@@ -224,9 +226,10 @@ def export_checkpoint(options: ExportOptions, log: Callable[[str], None] = print
     ``model.fp16.trt.onnx``; with ``int8`` also ``model.int8.onnx`` and ``model.int8.trt.onnx``
     (calibrated and checked as :mod:`edgeseg.calibration.int8` says); with ``format="engine"``
     also ``model.engine`` and its ``model.engine.json`` card. Raises EdgesegError (one line) for
-    a user-fixable problem or a parity failure; then nothing is written.
+    a user-fixable problem or a parity failure; then nothing is written. ``options`` may be the
+    plan :func:`~edgeseg.export.options.plan_export` made of them (checked already).
     """
-    plan = plan_export(options, log)
+    plan = options if isinstance(options, ExportPlan) else plan_export(options, log)
     tools = engine_tools(plan.options)  # TensorRT, GPU, plugin: checked before the slow part
     if plan.options.out is not None:
         return _export(plan, tools, log)

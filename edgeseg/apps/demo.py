@@ -165,8 +165,11 @@ def _export(
     what the check measures. Should the INT8 step fail for another reason, the demo exports
     FP32 alone and reports the INT8 row as skipped with that reason, rather than stopping.
     """
-    from edgeseg.calibration.int8 import DEFAULT_MIN_CONSISTENCY, Int8Options
-    from edgeseg.calibration.quantize import DEFAULT_METHOD
+    from edgeseg.calibration.settings import (
+        DEFAULT_METHOD,
+        DEFAULT_MIN_CONSISTENCY,
+        Int8Options,
+    )
     from edgeseg.export import ExportOptions, export_checkpoint
 
     int8 = Int8Options(data=clip, method=DEFAULT_METHOD, count=calib_count, min_consistency=0.0)

@@ -165,10 +165,9 @@ def export_command(
       edgeseg export runs/camvid/best.pt --int8 --calib-data ../shared/datasets/camvid --report
       edgeseg export runs/camvid/best.pt --int8 --calib-data frames/ --keep-float 2 --fp16
     """
-    from edgeseg.calibration.int8 import Int8Options
+    from edgeseg.calibration.settings import Int8Options
     from edgeseg.errors import EdgesegError
-    from edgeseg.export.options import ExportOptions
-    from edgeseg.export.pipeline import export_checkpoint
+    from edgeseg.export.options import ExportOptions, plan_export
 
     if (calib_data or keep_float or report) and not int8:
         raise EdgesegError("--calib-data, --keep-float and --report apply with --int8")
@@ -199,7 +198,11 @@ def export_command(
         workspace_mb=workspace_mb,
         int8=int8_options,
     )
-    export_checkpoint(options, log=click.echo)
+    plan = plan_export(options, log=click.echo)  # before onnx and torch are even imported
+
+    from edgeseg.export.pipeline import export_checkpoint
+
+    export_checkpoint(plan, log=click.echo)
 
 
 def _default_source() -> str:

@@ -1,0 +1,53 @@
+"""INT8 settings (``edgeseg export``'s ``--calib-*`` flags) and their checks, importable
+without onnx or onnxruntime: the export checks them before any slow import or step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeseg.calibration.readers import CalibrationSource, resolve_source
+from edgeseg.errors import EdgesegError
+
+METHODS = ("entropy", "percentile", "minmax")
+#: Percentile by measurement (docs/int8.md): on the bundled CamVid model it lost 0.06 mIoU points
+#: on held-out images, min-max 0.17, entropy 11 (its KL threshold clips post-ReLU tensors, whose
+#: histograms pile up at zero, to a third of their range).
+DEFAULT_METHOD = "percentile"
+#: Gate with labels: the largest mIoU drop, in points, INT8 may cost on the held-out images.
+DEFAULT_MAX_DROP = 1.0
+#: Gate without labels: the lowest consistency mIoU. Near-tie pixels flip freely without costing
+#: accuracy (docs/int8.md: 0.75-0.8 on CamVid models that lose no mIoU against labels), so this
+#: only catches a broken quantization, not a small loss.
+DEFAULT_MIN_CONSISTENCY = 0.5
+DEFAULT_COUNT = 300
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """``edgeseg export`` INT8 settings (the ``--calib-*``, ``--keep-float``, ``--report``
+    flags). ``data`` None: the dataset the model card records (the export planner finds it)."""
+
+    data: str | Path | None = None
+    method: str = DEFAULT_METHOD
+    count: int = DEFAULT_COUNT
+    split: str = "train"
+    keep_float: int = 0
+    report: bool = False
+    max_drop: float = DEFAULT_MAX_DROP
+    min_consistency: float = DEFAULT_MIN_CONSISTENCY
+    use_cache: bool = True
+
+
+def check_options(options: Int8Options) -> CalibrationSource:
+    """The settings that need no model, checked, and ``data`` resolved: fast, so a mistake is
+    reported before any slow step (an export calls this before it exports the ONNX)."""
+    if not 0 <= options.min_consistency <= 1:
+        raise EdgesegError(
+            f"--int8-min-consistency must be in [0, 1], got {options.min_consistency}"
+        )
+    if options.max_drop < 0:
+        raise EdgesegError(f"--int8-max-drop must be at least 0, got {options.max_drop}")
+    if options.data is None:
+        raise EdgesegError("INT8 calibration needs data: pass --calib-data")
+    return resolve_source(options.data, options.count, options.split)
