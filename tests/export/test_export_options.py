@@ -44,12 +44,13 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _checkpoint(tmp_path_factory.mktemp("options") / "best.pt")
 
 
-def test_missing_calib_data_is_reported_before_torch_is_imported(
+def test_missing_calib_data_is_reported_before_torch_or_onnx_is_imported(
     checkpoint: Path, tmp_path: Path
 ) -> None:
-    """With torch unimportable, the only way to reach this error is to check before exporting."""
+    """With torch and onnx unimportable, the only way to reach this error is to check before
+    exporting (and before importing what an export needs: onnx alone can take seconds)."""
     script = (
-        "import sys; sys.modules['torch'] = None\n"
+        "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
         "from edgeseg.cli.main import main\n"
         f"main(['export', {str(checkpoint)!r}, '--int8', '--calib-data', 'nope/', "
         f"'--out', {str(tmp_path / 'out')!r}])\n"
