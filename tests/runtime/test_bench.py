@@ -281,7 +281,7 @@ def test_data_adds_an_accuracy_column(cli, camvid_like: Path, tmp_path: Path) ->
     import torch
     from model_helpers import randomize_batchnorm
 
-    from edgeseg.apps.evaluate import evaluate
+    from edgeseg.apps.evaluate import evaluate_many
     from edgeseg.checkpoint import save_checkpoint
     from edgeseg.data.spec import CAMVID
     from edgeseg.models import create_model
@@ -308,5 +308,5 @@ def test_data_adds_an_accuracy_column(cli, camvid_like: Path, tmp_path: Path) ->
     miou = {r["backend"]: r["miou"] for r in report["rows"]}
     assert 0 <= miou["onnxruntime"] <= 1
     assert miou["onnxruntime"] == pytest.approx(miou["torch"], abs=1e-3)
-    metrics, _, _ = evaluate(checkpoint, camvid_like, "val", limit=3, progress=False)
+    ((metrics, _, _),) = evaluate_many([checkpoint], camvid_like, "val", limit=3, progress=False)
     assert miou["torch"] == pytest.approx(metrics["miou"], abs=1e-4)
