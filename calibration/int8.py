@@ -8,10 +8,11 @@
    file so that step 4 re-quantizes without another calibration pass.
 4. With ``report`` or ``keep_float``: the per-layer analysis, and the ``keep_float`` worst layers
    left in float.
-5. The check, INT8 against FP32 on the held-out images (:mod:`edgeseg.calibration.agreement`).
-   Labelled data (a dataset root): the mIoU of both against the labels; a drop of more than
-   ``max_drop`` points fails the export. Unlabelled data: the consistency mIoU of INT8 scored
-   against FP32's predictions; below ``min_consistency`` fails it. A failed check writes
+5. The check, INT8 against FP32 on the held-out images, by the gate FP16 exports pass too
+   (:mod:`edgeseg.precision_gate`): agreement on the pixels the FP32 model decides below
+   ``min_agreement`` fails the export, and with labelled data (a dataset root) so does an mIoU
+   drop of more than ``max_drop`` points against the labels. The consistency mIoU
+   (:mod:`edgeseg.calibration.agreement`) is reported, not gated. A failed check writes
    nothing but the report.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from edgeseg.backends.onnxruntime import run_onnx
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps, labelled_miou
 from edgeseg.calibration.cache import load_images
 from edgeseg.calibration.quantize import quantizable_layers, quantize_int8
@@ -41,6 +43,8 @@ from edgeseg.calibration.settings import Int8Options, check_options
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
+from edgeseg.onnx_graph import logits_graph
+from edgeseg.precision_gate import decided_agreement, gate_failure
 from edgeseg.preprocess import normalize
 
 #: Below this many images none is held out: all calibrate and all check.
@@ -60,6 +64,8 @@ class Int8Result:
     kept_float: list[str] = field(default_factory=list)
     sensitivity: list[LayerSensitivity] = field(default_factory=list)
     from_cache: bool = False
+    #: The gate's figure: agreement on the pixels the FP32 model decides.
+    gate: Any = None  # edgeseg.precision_gate.Agreement
     #: With labelled data: {"fp32_miou", "int8_miou", "drop_points"} on the held-out images.
     labelled: dict[str, float] | None = None
 
@@ -70,9 +76,10 @@ class Int8Result:
             "calibration_images": self.calibration_images,
             "from_cache": self.from_cache,
             "check": vars(self.check),
+            "gate": vars(self.gate) if self.gate is not None else None,
             "labelled": self.labelled,
             "max_drop": options.max_drop,
-            "min_consistency": options.min_consistency,
+            "min_agreement": options.min_agreement,
             "kept_float": self.kept_float,
             "sensitivity": sensitivity_record(self.sensitivity),
         }
@@ -120,7 +127,8 @@ def quantize_checked(
     if len(inputs) < HOLDOUT_MIN_IMAGES:
         warn(f"only {len(inputs)} images: the INT8 check runs on the calibration images themselves")
     check_inputs = inputs[check_on]
-    reference = class_maps(portable, check_inputs)
+    fp32_logits = run_onnx(logits_graph(portable), check_inputs)  # margins for the gate
+    reference = fp32_logits.argmax(axis=1)
     with tempfile.TemporaryDirectory(prefix="edgeseg-ranges-") as tmp:
         ranges = Path(tmp) / "ranges.json"
         log(f"calibrating ({options.method}) on {len(calibrate_on)} images ...")
@@ -144,7 +152,11 @@ def quantize_checked(
     predicted = class_maps(model, check_inputs)
     check = agreement(reference, predicted, card.num_classes)
     result = Int8Result(model, source.description, len(calibrate_on), check, kept, sensitivity, hit)
-    log(f"INT8 against FP32: {check.describe()}")
+    result.gate = decided_agreement(fp32_logits, predicted, reference)
+    log(
+        f"INT8 against FP32: {result.gate.describe()}; consistency mIoU "
+        f"{check.consistency_miou:.4f}"
+    )
     # Labels line up with the images only when every image could be read.
     aligned = len(images) == len(source.files)
     labels = source.read_labels(check_on, card.input_hw) if aligned else None
@@ -163,27 +175,14 @@ def quantize_checked(
         log(f"wrote {report_dir / REPORT_JSON} and {report_dir / REPORT_PNG}")
     failure = _check_failure(result, options)
     if failure:
-        raise EdgesegError(
-            f"{failure}; nothing was written. Try another --calib-method, more --calib-count "
-            "images like the deployment's, or --keep-float N (--report lists the most sensitive "
-            "layers)"
-        )
+        raise EdgesegError(f"nothing was written: {failure}")
     return result
 
 
 def _check_failure(result: Int8Result, options: Int8Options) -> str:
-    """Why the check fails, or ''. Labels decide when there are any (module doc, step 5)."""
-    if result.labelled is not None:
-        drop = result.labelled["drop_points"]
-        if drop > options.max_drop:
-            return f"INT8 loses {drop:.2f} mIoU points against FP32, more than {options.max_drop}"
-        return ""
-    if result.check.consistency_miou < options.min_consistency:
-        return (
-            f"INT8 consistency mIoU {result.check.consistency_miou:.4f} is below "
-            f"{options.min_consistency}"
-        )
-    return ""
+    """Why the check fails, or '': the shared precision gate (module doc, step 5)."""
+    drop = result.labelled["drop_points"] if result.labelled is not None else None
+    return gate_failure("int8", result.gate, options.min_agreement, drop, options.max_drop)
 
 
 def write_report(result: Int8Result, options: Int8Options, folder: Path) -> None:

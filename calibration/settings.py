@@ -8,6 +8,8 @@ from pathlib import Path
 
 from edgeseg.calibration.readers import CalibrationSource, resolve_source
 from edgeseg.errors import EdgesegError
+from edgeseg.precision_gate import DEFAULT_MAX_DROP as GATE_MAX_DROP
+from edgeseg.precision_gate import MIN_AGREEMENT
 
 METHODS = ("entropy", "percentile", "minmax")
 #: Percentile by measurement (docs/int8.md): on the bundled CamVid model it lost 0.06 mIoU points
@@ -15,11 +17,10 @@ METHODS = ("entropy", "percentile", "minmax")
 #: histograms pile up at zero, to a third of their range).
 DEFAULT_METHOD = "percentile"
 #: Gate with labels: the largest mIoU drop, in points, INT8 may cost on the held-out images.
-DEFAULT_MAX_DROP = 1.0
-#: Gate without labels: the lowest consistency mIoU. Near-tie pixels flip freely without costing
-#: accuracy (docs/int8.md: 0.75-0.8 on CamVid models that lose no mIoU against labels), so this
-#: only catches a broken quantization, not a small loss.
-DEFAULT_MIN_CONSISTENCY = 0.5
+DEFAULT_MAX_DROP = GATE_MAX_DROP
+#: Gate with or without labels: the lowest agreement with FP32 on the pixels FP32 decides
+#: (the FP16 export's figure; docs/export.md, "One accuracy gate", gives the measurements).
+DEFAULT_MIN_AGREEMENT = MIN_AGREEMENT["int8"]
 DEFAULT_COUNT = 300
 
 
@@ -35,17 +36,15 @@ class Int8Options:
     keep_float: int = 0
     report: bool = False
     max_drop: float = DEFAULT_MAX_DROP
-    min_consistency: float = DEFAULT_MIN_CONSISTENCY
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
     use_cache: bool = True
 
 
 def check_options(options: Int8Options) -> CalibrationSource:
     """The settings that need no model, checked, and ``data`` resolved: fast, so a mistake is
     reported before any slow step (an export calls this before it exports the ONNX)."""
-    if not 0 <= options.min_consistency <= 1:
-        raise EdgesegError(
-            f"--int8-min-consistency must be in [0, 1], got {options.min_consistency}"
-        )
+    if not 0 <= options.min_agreement <= 1:
+        raise EdgesegError(f"--int8-min-agreement must be in [0, 1], got {options.min_agreement}")
     if options.max_drop < 0:
         raise EdgesegError(f"--int8-max-drop must be at least 0, got {options.max_drop}")
     if options.data is None:

@@ -313,6 +313,7 @@ def build_and_check_engine(
     """Build ``model.engine`` from the graph the planner names, then (``options.check``)
     compare it with ONNX Runtime on sample inputs; raises EdgesegError when they disagree."""
     precision = engine_precision(options, tools, forms, log)
+    build_plan = tools.module.precision_plan(tools.major, precision, float_fp16=options.fp16)
     source = forms.engine_source(tools.major, precision, options.unpool, float_fp16=options.fp16)
     note = f"TensorRT {tools.trt.__version__} builds the engine from it"
     source_path = write_form(forms, source, result, log, note)
@@ -322,6 +323,7 @@ def build_and_check_engine(
         engine_path,
         result.card,
         precision=precision,
+        plan=build_plan,  # the plan the ONNX was chosen by: --int8 --fp16 keeps FP16 on 10.x
         workspace_mb=options.workspace_mb or tools.module.DEFAULT_WORKSPACE_MB,
         plugin_library=tools.library,
         unpool=options.unpool,
@@ -337,6 +339,8 @@ def build_and_check_engine(
         return
     inputs = parity_mod.sample_inputs(result.card, options.samples)
     expected = parity_mod.run_onnx(forms.reference(precision).model, inputs)
+    # Which pixels count below FP32: those the FP32 logits decide, also for --argmax engines.
+    decided_by = parity_mod.reference_logits(forms.reference("fp32").model, inputs)
     from edgeseg.backends.tensorrt_runner import TensorRTRunner
 
     with TensorRTRunner(engine_path, plugin_library=tools.library, use_cuda_graph=False) as run:
@@ -348,7 +352,8 @@ def build_and_check_engine(
         actual,
         precision,
         tolerance=options.tolerance if precision == "fp32" else None,
+        decided_by=decided_by,
     )
     result.parity.append(engine_result)
     log(parity_mod.format_report([engine_result], "engine parity with ONNX Runtime"))
-    parity_mod.require_parity([engine_result])
+    parity_mod.require_parity([engine_result], consequence=f"{engine_path.name} was written")

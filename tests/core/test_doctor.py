@@ -108,9 +108,10 @@ def test_selftest_graph_runs_in_onnx_runtime_and_becomes_both_forms() -> None:
     out = session.run(None, {"input": doctor_selftest.selftest_inputs(1)})[0]
     assert out.shape == (1, 2, *doctor_selftest.INPUT_HW) and np.isfinite(out).all()
     forms = doctor_selftest.selftest_forms()
-    for major, precision, onnx_precision in (
-        (10, "fp16", "fp32"), (11, "fp16", "fp16"), (10, "int8", "int8"), (11, "fp32", "fp32"),
-    ):  # fmt: skip
+    from edgeseg.export.engine_plan import precision_plan
+
+    for major, precision in ((10, "fp16"), (11, "fp16"), (10, "int8"), (11, "fp32")):
+        onnx_precision = precision_plan(major, precision).onnx_precision
         plugin = forms.engine_source(major, precision, "plugin")
         native = forms.engine_source(major, precision, "native")
         assert (plugin.precision, native.precision) == (onnx_precision, onnx_precision)
@@ -121,4 +122,4 @@ def test_selftest_graph_runs_in_onnx_runtime_and_becomes_both_forms() -> None:
             reference.SerializeToString(), providers=["CPUExecutionProvider"]
         )
         assert run.run(None, {"input": doctor_selftest.selftest_inputs(1)})[0].shape == out.shape
-    assert forms.engine_source(10, "fp16", "plugin") is forms.engine_source(10, "fp32", "plugin")
+    assert forms.engine_source(10, "fp32", "plugin") is forms.engine_source(11, "fp32", "plugin")

@@ -138,6 +138,7 @@ def test_int8_calibrates_on_the_recorded_dataset(cli, camvid_like: Path, tmp_pat
     out = tmp_path / "out"
     result = cli(
         "export", str(checkpoint), "--int8", "--calib-count", "8", "--int8-max-drop", "100",
+        "--int8-min-agreement", "0",
         "--no-check", "--out", str(out), env={"EDGESEG_CACHE_DIR": str(tmp_path / "cache")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

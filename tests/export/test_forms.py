@@ -88,17 +88,14 @@ def test_each_form_is_made_once_and_kept(source: onnx.ModelProto) -> None:
 
 def test_engine_source_follows_the_tensorrt_version(source: onnx.ModelProto) -> None:
     forms = Forms(source, CARD, _quantize)
-    cases = {  # (major, precision) -> precision of the graph TensorRT parses
-        (10, "fp32"): "fp32",
-        (10, "fp16"): "fp32",  # the FP16 builder flag
-        (11, "fp16"): "fp16",  # strongly typed: an FP16 graph
-        (10, "int8"): "int8",
-        (11, "int8"): "int8",
-    }
-    for (major, precision), graph_precision in cases.items():
-        for unpool, kind in (("plugin", "plugin"), ("native", "native")):
-            form = forms.engine_source(major, precision, unpool)
-            assert (form.kind, form.precision) == (kind, graph_precision)
+    from edgeseg.export.engine_plan import precision_plan
+
+    for major in (10, 11):
+        for precision in ("fp32", "fp16", "int8"):
+            graph_precision = precision_plan(major, precision).onnx_precision
+            for unpool in ("plugin", "native"):
+                form = forms.engine_source(major, precision, unpool)
+                assert (form.kind, form.precision) == (unpool, graph_precision)
     assert forms.reference("int8").model is forms.get("portable", "int8").model
     assert forms.reference("fp16") is forms.get("onnxruntime", "fp32")
     assert forms.engine_source(11, "fp16", "native").role == "fp16_native_onnx"
