@@ -15,7 +15,7 @@ from edgeseg.backends import cuda
 from edgeseg.card import ModelCard, read_sidecar
 from edgeseg.checkpoint import save_checkpoint
 from edgeseg.errors import EdgesegError
-from edgeseg.export.pipeline import plan_export
+from edgeseg.export.options import ExportOptions, plan_export
 from edgeseg.models import create_model
 
 CARD = ModelCard(
@@ -32,8 +32,9 @@ def test_max_batch_applies_to_engines_only(cli, tmp_path: Path) -> None:
     checkpoint = tmp_path / "m.pt"
     checkpoint.write_bytes(b"not read before the options are checked")
     with pytest.raises(EdgesegError, match=r"--max-batch 4: .* applies with --format engine"):
-        plan_export(checkpoint, tmp_path / "out", max_batch=4)
-    assert plan_export(checkpoint, tmp_path / "out", format="engine", max_batch=4).max_batch == 4
+        plan_export(ExportOptions(checkpoint, tmp_path / "out", max_batch=4))
+    engine = ExportOptions(checkpoint, tmp_path / "out", format="engine", max_batch=4)
+    assert plan_export(engine).options.max_batch == 4
     result = cli("export", str(checkpoint), "--out", str(tmp_path / "out"), "--max-batch", "4")
     assert result.returncode == 2 and "applies with --format engine" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
@@ -52,8 +53,9 @@ def test_a_dynamic_engine_takes_the_stream_count_in_one_call(tmp_path: Path) -> 
     checkpoint = tmp_path / "m.pt"
     torch.manual_seed(0)
     save_checkpoint(checkpoint, create_model("segnet-basic", 2, channels=8, kernel_size=3), CARD)
-    result = export_checkpoint(checkpoint, tmp_path / "out", format="engine", dynamic=True,
-                               unpool="native", max_batch=12)  # fmt: skip
+    options = ExportOptions(checkpoint, tmp_path / "out", format="engine", dynamic=True,
+                            unpool="native", max_batch=12)  # fmt: skip
+    result = export_checkpoint(options)
     engine = result.files["engine"]
     assert read_sidecar(engine).build["profile"]["max"][0] == 12
     with Segmenter(engine) as segmenter:
