@@ -190,7 +190,8 @@ def test_a_stream_lost_for_good_ends_alone_and_is_raised_after_the_others(
         run_streams(tiny_onnx, [f"cam={clips[1]}", ("dead", dead)], output=out,
                     retry=FAST_RETRY, on_event=events.append)  # fmt: skip
     assert count_video_frames(tmp_path / "cam.mp4") == 12  # finished, complete, in place
-    assert count_video_frames(tmp_path / "dead.mp4") == 5
+    # Live: the frames before the loss, less any dropped while inference was behind.
+    assert 0 < count_video_frames(tmp_path / "dead.mp4") <= 5
     assert any(e.startswith("stream dead stopped: lost generated camera") for e in events), events
 
 
