@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.errors import missing_extra
 from edgeseg.runtime.backend import Backend, check_output
 
 
@@ -26,10 +25,9 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        try:
-            import torch
-        except ImportError:
-            raise missing_extra("torch", "train") from None
+        from edgeseg.validate import import_optional
+
+        torch = import_optional("torch", "train")
         from edgeseg.checkpoint import load_model
 
         self._torch = torch

@@ -34,6 +34,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.media import FLIP_METHODS, V4L2_FORMATS
+from edgeseg.validate import ascii_int
 
 CSI_SIZE_HW = (1080, 1920)  # a native mode of IMX219 (at 30 fps) and IMX477 (at 60 fps)
 CSI_FPS = 30.0
@@ -72,7 +73,7 @@ class CameraSettings:
 def parse_csi(spec: str) -> int:
     """``csi://0`` -> 0; a one-line error for anything else after ``csi://``."""
     rest = spec.split("://", 1)[1].strip("/")
-    if not rest.isdigit():
+    if ascii_int(rest) is None:
         raise EdgesegError(f"{spec}: expected csi://N with N the sensor number (csi://0)")
     return int(rest)
 

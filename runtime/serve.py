@@ -51,6 +51,7 @@ from edgeseg.runtime.records import stats_record
 from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.serve_page import render_page
 from edgeseg.runtime.stats import PipelineStats
+from edgeseg.validate import ascii_int
 
 TOKEN_ENV = "EDGESEG_SERVE_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
@@ -66,7 +67,8 @@ def parse_address(text: str | int) -> tuple[str, int]:
     value = str(text).strip()
     host, _, port = value.rpartition(":") if ":" in value else ("", "", value)
     host = host.strip("[]") if host else DEFAULT_HOST
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    number = ascii_int(port)
+    if number is None or not 0 <= number <= 65535:
         raise EdgesegError(f"--serve {value}: expected [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080")
     return host, int(port)
 

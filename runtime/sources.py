@@ -60,6 +60,7 @@ from edgeseg.runtime.frames import (
     quiet_opencv,
 )
 from edgeseg.runtime.images import ImageFolderSource, image_files
+from edgeseg.validate import ascii_int
 
 # Quiet FFmpeg (AV_LOG_QUIET) unless the user chose a level; OpenCV reads this when it first
 # opens a video, not at import.
@@ -203,7 +204,7 @@ def _check_camera_options(kind: str, camera: CameraSettings) -> None:
 
 def _v4l2_device(text: str) -> tuple[str, str | int]:
     path = text.split("://", 1)[1] if text.lower().startswith("v4l2://") else text
-    if path.isdigit():
+    if ascii_int(path) is not None:
         return "camera", int(path)
     if not Path(path).exists():
         present = ", ".join(sorted(str(p) for p in Path("/dev").glob("video*"))) or "none"
@@ -276,7 +277,14 @@ def open_source(
     camera = CameraSettings(camera_size, camera_fps, camera_format, flip)
     text = str(spec).strip()
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-    if isinstance(spec, int) or text.isdigit() or text.startswith("/dev/video") or scheme == "v4l2":
+    if not text:
+        raise EdgesegError("--source is empty (an unset variable?); give a file, folder or camera")
+    if (
+        isinstance(spec, int)
+        or ascii_int(text) is not None
+        or text.startswith("/dev/video")
+        or scheme == "v4l2"
+    ):
         kind, target = _v4l2_device(text)
     elif scheme == "csi":
         return _open_csi(text, camera, live)

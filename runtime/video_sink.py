@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import EdgesegError
-from edgeseg.files import temp_beside
+from edgeseg.files import PendingFile
 from edgeseg.runtime.frames import quiet_opencv
 from edgeseg.runtime.results import FrameResult, Sink
 
@@ -95,7 +95,9 @@ class VideoSink(Sink):
         self._writer: VideoWriterLike | None = None
         self._size: tuple[int, int] | None = None
         self._pending: list[tuple[float, np.ndarray]] = []  # live: frames before the rate is known
-        self._tmp = temp_beside(self.path, suffix)
+        # A video is finished by a rename: a FIFO or a device as its target is refused.
+        self._output = PendingFile(self.path, suffix, in_place=False, what="video")
+        self._tmp = self._output.path
 
     def _open(self, fps: float) -> None:
         fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
@@ -103,7 +105,7 @@ class VideoSink(Sink):
             self._writer = self._factory(str(self._tmp), fourcc, fps, self._size)
         if not self._writer.isOpened():
             self._writer = None
-            self._tmp.unlink(missing_ok=True)
+            self._output.discard()
             raise EdgesegError(f"OpenCV cannot write {self.path.name} here (no encoder?)")
         self.fps = fps
 
@@ -170,9 +172,9 @@ class VideoSink(Sink):
                 self._writer = None
                 if self.frames:
                     self._check_written()
-                    os.replace(self._tmp, self.path)
+                    self._output.commit()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            self._output.discard()
 
     def discard(self) -> None:
         """Release the writer and delete the temporary video; the destination is not touched."""
@@ -181,7 +183,7 @@ class VideoSink(Sink):
             with quiet_opencv():
                 self._writer.release()
             self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        self._output.discard()
 
     def _check_written(self) -> None:
         # The container is completed on release, which reports nothing: a disk that filled

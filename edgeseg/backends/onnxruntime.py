@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.card import ModelCard, card_from_onnx_metadata
-from edgeseg.errors import EdgesegError, missing_extra
+from edgeseg.errors import EdgesegError
 
 #: Providers ``auto`` considers, fastest first.
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
@@ -26,11 +26,9 @@ PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 def import_onnxruntime() -> Any:
     """The onnxruntime module, or the one-line error naming the extra that installs it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise missing_extra("onnxruntime", "onnx") from None
-    return onnxruntime
+    from edgeseg.validate import import_optional
+
+    return import_optional("onnxruntime", "onnx")
 
 
 def choose_providers(available: Sequence[str], requested: Sequence[str] | None) -> list[str]:
