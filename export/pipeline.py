@@ -213,6 +213,7 @@ def plan_export(
             "--dynamic, --argmax, --opset and --int8 apply when exporting a checkpoint; "
             f"{source.name} keeps the options it was exported with"
         )
+    _check_outputs(plan)
     if plan.opset is not None:
         check_opset(int(plan.opset))
     check_unpool(plan.unpool)
@@ -221,6 +222,22 @@ def plan_export(
             f"--unpool {plan.unpool} chooses how an engine unpools; add --format engine"
         )
     return plan
+
+
+def _check_outputs(plan: ExportPlan) -> None:
+    """No file the export writes may be the source or lie inside the calibration data
+    (:func:`edgeseg.outputs.check_outputs`); an ONNX source the plan builds from in place is
+    read, not rewritten, so its own name is left out."""
+    from edgeseg.calibration.int8 import REPORT_JSON, REPORT_PNG
+    from edgeseg.outputs import check_outputs
+
+    names = [*FILE_NAMES.values(), "model.engine.json", REPORT_JSON, REPORT_PNG]
+    if plan.from_onnx:
+        names = [n for n in names if (plan.out / n).resolve() != plan.source.resolve()]
+    calib = plan.int8.data if plan.int8 is not None else None
+    check_outputs(
+        {"the source": plan.source, "--calib-data": calib}, {}, {"--out": (plan.out, names)}
+    )
 
 
 def engine_tools(plan: ExportPlan) -> EngineTools | None:

@@ -95,12 +95,13 @@ def bench_command(
       edgeseg bench --backends onnxruntime,torch --precisions fp32,int8
     """  # noqa: E501
     from edgeseg.apps.bench import run_bench
-    from edgeseg.apps.bench_report import JSON_NAME, format_table, write_report
+    from edgeseg.apps.bench_report import CHART_NAME, JSON_NAME, format_table, write_report
 
     parsed_sizes = None
     if sizes is not None:
         parsed_sizes = [tuple(parse_hw(size)) for size in _split(sizes) or [""]]
-    with run_folder(out_dir, (JSON_NAME,), exist_ok) as folder:
+    inputs = {"--model": model}
+    with run_folder(out_dir, (JSON_NAME, CHART_NAME), exist_ok, inputs=inputs) as folder:
         report = run_bench(
             model,
             backends=_split(backends) or [],

@@ -80,7 +80,7 @@ def train_command(
     from edgeseg.errors import EdgesegError
     from edgeseg.metrics import format_table
     from edgeseg.training.config import config_from_checkpoint, load_config
-    from edgeseg.training.loop import RUN_MARKERS, train
+    from edgeseg.training.loop import RUN_FILES, RUN_MARKERS, train
 
     command = "edgeseg " + shlex.join(sys.argv[1:])
     payload = None
@@ -103,7 +103,9 @@ def train_command(
         Path(config.out).resolve() == Path(resume).parent.resolve()
     )
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone writes
-    with run_folder(config.out, RUN_MARKERS, exist_ok or resuming_here, create=main_rank) as folder:
+    inputs = {"--data": config.data, "--vgg-weights": config.vgg_weights, "--config": config_path}
+    claim = {"create": main_rank, "inputs": inputs, "writes": RUN_FILES}
+    with run_folder(config.out, RUN_MARKERS, exist_ok or resuming_here, **claim) as folder:
         if main_rank and resume is not None:
             click.echo(f"edgeseg: resuming into {folder}", err=True)
         config.out = str(folder)
