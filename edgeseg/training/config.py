@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from edgeseg.errors import EdgesegError
+from edgeseg.validate import at_least, check_fields, finite
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine")
@@ -72,7 +73,14 @@ class TrainConfig:
     collage_images: int = 4
 
     def validate(self) -> None:
-        """Reject values no run could use, naming the valid choices."""
+        """Reject values no run could use, naming the valid choices (types first: ``lr: fast``
+        in a YAML file, then NaN, infinities and counts below 1: :mod:`edgeseg.validate`)."""
+        check_fields(self, "training config")
+        finite("lr", self.lr, positive=True)
+        for name in ("momentum", "weight_decay", "warmup_epochs", "color_jitter"):
+            at_least(name, getattr(self, name), 0)
+        for name in ("limit_train", "limit_val", "workers"):
+            at_least(name, getattr(self, name), 1 if name != "workers" else 0)
         choices = {
             "optimizer": OPTIMIZERS,
             "schedule": SCHEDULES,
@@ -121,13 +129,16 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
             raise EdgesegError(f"config file {path} must hold a mapping of option: value")
         values.update(loaded)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    where = f"config file {path}" if path is not None else "training config"
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise EdgesegError(
             f"unknown config keys {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
         )
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    check_fields(config, where)
+    return config
 
 
 def config_from_checkpoint(payload: dict[str, Any], epochs: int | None = None) -> TrainConfig:

@@ -27,6 +27,7 @@ from edgeseg.errors import EdgesegError
 from edgeseg.training import distributed as dist_utils
 from edgeseg.training.config import TrainConfig
 from edgeseg.training.optim import build_optimizer, build_scheduler
+from edgeseg.validate import torch_device
 
 #: Validation metrics recorded per epoch.
 VAL_METRICS = ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
@@ -59,13 +60,8 @@ class TrainResult:
 
 
 def resolve_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise EdgesegError(
-            "--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu"
-        )
-    return requested
+    """``--device`` checked against this torch (:func:`edgeseg.validate.torch_device`)."""
+    return torch_device(requested, torch)
 
 
 def seed_everything(seed: int) -> None:
@@ -188,6 +184,7 @@ def train(
     state = prepare(config, command, resume_from)
     if resume_from is not None:
         resume(state, resume_from)
+        _without_best(state)
     if state.start_epoch > config.epochs:
         raise EdgesegError(
             f"the checkpoint already finished epoch {state.start_epoch - 1} of {config.epochs}; "
@@ -324,6 +321,17 @@ def _augment(config: TrainConfig) -> Any:
         saturation=config.color_jitter,
         hue=config.color_jitter / 10,
     )
+
+
+def _without_best(state: TrainState) -> None:
+    """A ``last.pt`` resumed without its run's ``best.pt`` beside it (copied alone): the best
+    is then the best of the resumed epochs, said on stderr, so the run ends with a best.pt."""
+    if state.best_epoch and not (state.out / "best.pt").is_file():
+        tqdm.write(
+            f"edgeseg: no best.pt of epoch {state.best_epoch} in {state.out}; best.pt will be "
+            "the best of the epochs trained now"
+        )
+        state.best_miou, state.best_epoch = float("-inf"), 0
 
 
 def resume(state: TrainState, payload: dict[str, Any]) -> None:
@@ -490,7 +498,10 @@ def _train_epoch(state: TrainState, loader: DataLoader, epoch: int) -> float:
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_cuda and config.amp):
             loss = state.criterion(state.train_model(images), masks)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}")
+            raise EdgesegError(
+                f"training diverged: the loss became {loss.item()} at epoch {epoch} (learning "
+                f"rate {config.learning_rate:g}); lower --lr, or try --no-amp"
+            )
         state.optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()
         state.scaler.step(state.optimizer)
