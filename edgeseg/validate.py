@@ -273,3 +273,15 @@ def _broken(package: str, extra: str, exc: BaseException) -> str:
         f"{package} is installed but fails to import ({type(exc).__name__}: {detail}); "
         f"reinstall it: pip install --force-reinstall 'edgeseg[{extra}]'"
     )
+
+
+def array_fits(array: Any, shape: tuple[int | None, ...], dtype: Any, min_first: int = 1) -> bool:
+    """Whether ``array`` (from a cache entry) has ``shape`` (None: any size) and ``dtype``, and
+    at least ``min_first`` items along its first axis: a wrong or empty entry is rebuilt."""
+    import numpy as np
+
+    if not isinstance(array, np.ndarray) or array.dtype != np.dtype(dtype):
+        return False
+    if array.ndim != len(shape) or array.shape[0] < min_first:
+        return False
+    return all(want is None or got == want for got, want in zip(array.shape, shape, strict=True))
