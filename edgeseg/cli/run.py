@@ -6,6 +6,7 @@ command so ``edgeseg --help`` stays fast and torch-free.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -205,6 +206,13 @@ def _info(message: str) -> None:
     show_default=True,
     help="Streams served at once; more get 503.",
 )
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    envvar="EDGESEG_MAX_PIXELS",
+    help="Refuse frames with more pixels than this (checked before decoding where the image "
+    "header says).  [default: 50000000; env: EDGESEG_MAX_PIXELS]",
+)
 def run_command(
     model: str | None,
     source: str,
@@ -246,6 +254,9 @@ def run_command(
 
     if (camera_width is None) != (camera_height is None):
         raise EdgesegError("give both --camera-width and --camera-height, or neither")
+    max_pixels = options.pop("max_pixels")
+    if max_pixels is not None:  # the one budget every frame check reads (edgeseg.validate)
+        os.environ["EDGESEG_MAX_PIXELS"] = str(max_pixels)
     options["camera_size"] = (camera_height, camera_width) if camera_width else None
     options["display"] = display_available() if display is None else display
     # Stop signals (Ctrl-C, SIGTERM from systemd or docker stop, SIGHUP) during the setup too:
