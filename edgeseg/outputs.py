@@ -32,7 +32,8 @@ PathLike = str | os.PathLike[str]
 
 
 def _resolved(path: PathLike) -> Path:
-    return Path(path).expanduser().resolve()
+    # os.path.realpath, not Path.resolve: a symbolic link loop raises RuntimeError there (3.11).
+    return Path(os.path.realpath(Path(path).expanduser()))
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -21,7 +21,8 @@ from edgeseg.runtime.sources import VideoCaptureSource
 
 
 def _resolved(path: str | os.PathLike[str]) -> Path:
-    return Path(path).expanduser().resolve()
+    # os.path.realpath, not Path.resolve: a symbolic link loop raises RuntimeError there (3.11).
+    return Path(os.path.realpath(Path(path).expanduser()))
 
 
 def source_inputs(source: FrameSource) -> tuple[list[Path], list[Path]]:
