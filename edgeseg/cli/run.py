@@ -207,6 +207,14 @@ def _info(message: str) -> None:
     help="Streams served at once; more get 503.",
 )
 @click.option(
+    "--serve-allow-host",
+    "serve_allow_host",
+    multiple=True,
+    metavar="NAME",
+    help="Without a token, requests must name the server by IP address, localhost or this "
+    "machine's name; add a name here (e.g. jetson.lan).  [env: EDGESEG_SERVE_HOSTS]",
+)
+@click.option(
     "--max-pixels",
     type=click.IntRange(min=1),
     envvar="EDGESEG_MAX_PIXELS",
@@ -254,6 +262,9 @@ def run_command(
 
     if (camera_width is None) != (camera_height is None):
         raise EdgesegError("give both --camera-width and --camera-height, or neither")
+    allowed = options.pop("serve_allow_host")
+    if allowed:  # read by ServeSink, as the token is (EDGESEG_SERVE_HOSTS)
+        os.environ["EDGESEG_SERVE_HOSTS"] = ",".join(allowed)
     max_pixels = options.pop("max_pixels")
     if max_pixels is not None:  # the one budget every frame check reads (edgeseg.validate)
         os.environ["EDGESEG_MAX_PIXELS"] = str(max_pixels)
