@@ -100,7 +100,7 @@ def _check_one(option: str, path: Path, read: list[tuple[str, Path]], folder_out
                     f"{option} {path} is inside {label} {source}: outputs would mix with or "
                     "overwrite the inputs; choose a path outside it"
                 )
-        elif path == source and not folder_output:
+        elif path == source:
             raise EdgesegError(
                 f"{option} {path} is {label}, which it would overwrite; choose another path"
             )
