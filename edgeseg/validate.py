@@ -99,7 +99,7 @@ def _accepts(annotation: str, value: Any) -> bool:
             if isinstance(value, bool) and part != "bool":
                 continue
             if isinstance(value, _SCALARS[part]):
-                return not isinstance(value, float) or math.isfinite(value)
+                return True  # NaN is a float: finite() names it where it matters
         elif part.startswith("list[") and isinstance(value, list):
             inner = part[5:-1]
             return all(_accepts(inner, item) for item in value)
@@ -169,9 +169,8 @@ def check_pixels(height: int, width: int, what: str, limit: int | None = None) -
     limit = limit or max_frame_pixels()
     if height * width > limit:
         raise EdgesegError(
-            f"{what}: {width}x{height} is {height * width / 1e6:.1f} megapixels, above the limit "
-            f"of {limit / 1e6:.1f} (raise it with --max-pixels or {PIXELS_ENV}, or scale the "
-            "image down)"
+            f"{what}: {width}x{height} is {height * width:,} pixels, above the limit of "
+            f"{limit:,} (raise it with --max-pixels or {PIXELS_ENV}, or scale the image down)"
         )
 
 

@@ -251,7 +251,9 @@ def _open_path(text: str, camera: CameraSettings, live: bool | None) -> FrameSou
         raise EdgesegError(f"cannot read {path}: permission denied")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         _check_camera_options("image", camera)
-        if cv2.imread(str(path)) is None:
+        # The header only: decoding here would cost a 16000x16000 PNG 768 MB before the
+        # pixel budget (checked when the frame is read) could refuse it.
+        if not cv2.haveImageReader(str(path)):
             raise EdgesegError(f"cannot read image {path}: not an image OpenCV can decode")
         return _with_live(ImageFolderSource([path], f"image {path}"), live)
     return path

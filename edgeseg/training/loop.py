@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,7 +330,8 @@ def _without_best(state: TrainState) -> None:
     if state.best_epoch and not (state.out / "best.pt").is_file():
         tqdm.write(
             f"edgeseg: no best.pt of epoch {state.best_epoch} in {state.out}; best.pt will be "
-            "the best of the epochs trained now"
+            "the best of the epochs trained now",
+            file=sys.stderr,
         )
         state.best_miou, state.best_epoch = float("-inf"), 0
 

@@ -82,7 +82,10 @@ def test_a_signal_stops_a_run_blocked_on_a_fifo(
         time.sleep(0.05)  # the three images are through; the capture thread is in the FIFO
     process.send_signal(signum)
     sent = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()  # a run that ignored the signal must not outlive the test
     took = time.monotonic() - sent
     assert process.returncode == code, stderr
     assert took < STOP_BOUND_S, f"{took:.1f} s: {stderr}"
@@ -157,7 +160,10 @@ def test_sigterm_stops_an_application_whose_source_never_returns(
     time.sleep(0.5)  # the four frames reach the video
     process.send_signal(signal.SIGTERM)
     sent = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
     assert process.returncode == 143, stderr
     assert time.monotonic() - sent < STOP_BOUND_S
     assert count_video_frames(out) == 4
