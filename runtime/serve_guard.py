@@ -51,6 +51,7 @@ class CappedServer(http.server.ThreadingHTTPServer):
     send one byte every few seconds forever)."""
 
     daemon_threads = True
+    request_queue_size = 128  # a burst is accepted (and capped) rather than left in SYN retries
     max_connections = MAX_CONNECTIONS
     header_timeout_s = HEADER_TIMEOUT_S
 
