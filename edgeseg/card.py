@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.errors import EdgesegError
-from edgeseg.files import atomic_write_bytes as atomic_write_bytes  # re-exported
+from edgeseg.files import atomic_write_bytes
 from edgeseg.validate import ascii_int, check_fields, check_normalisation, check_palette
 
 ONNX_METADATA_KEY = "edgeseg.model_card"

@@ -238,7 +238,7 @@ def broken_import_line(exc: BaseException) -> str | None:
     if isinstance(exc, ModuleNotFoundError) and exc.name in OPTIONAL_PACKAGES:
         return None  # absent: the command says which extra to install
     root = Path(__file__).resolve().parent.parent  # edgeseg's own folders are never "a package"
-    own = [root / name for name in ("edgeseg", "export", "calibration", "runtime")]
+    own = [root / name for name in ("edgeseg", "export", "calibration", "runtime", "train")]
     for frame in traceback.extract_tb(exc.__traceback__):
         path = Path(frame.filename)
         if frame.name != "<module>" or any(folder in path.parents for folder in own):

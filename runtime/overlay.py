@@ -26,8 +26,8 @@ import numpy as np
 
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.masks import NEAREST, resize_mask
 from edgeseg.preprocess import check_frame
-from edgeseg.runtime.segmenter import NEAREST, resize_mask
 
 MODES = ("overlay", "mask", "side-by-side")
 LEGEND_BACKGROUND = (32, 32, 32)

@@ -18,17 +18,11 @@ from edgeseg.runtime.overlay import Renderer
 from edgeseg.runtime.paths import check_run_paths
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.realtime import PacedSource
+from edgeseg.runtime.records import ClassSharesSink, StatsSink
+from edgeseg.runtime.results import Sink
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.serve import MAX_VIEWERS, ServeSink
-from edgeseg.runtime.sinks import (
-    ClassSharesSink,
-    DisplaySink,
-    MaskSink,
-    Sink,
-    StatsSink,
-    is_frames_folder,
-    output_sink,
-)
+from edgeseg.runtime.sinks import DisplaySink, MaskSink, is_frames_folder, output_sink
 from edgeseg.runtime.sources import open_source
 from edgeseg.runtime.stats import StatsSnapshot
 

@@ -49,16 +49,7 @@ from edgeseg.runtime.cameras import (
     parse_csi,
     v4l2_properties,
 )
-
-# Frame, FrameSource, SourceLost... live in frames.py; re-exported for older imports.
-from edgeseg.runtime.frames import (
-    CorruptFrame,
-    Frame,
-    FrameSource,
-    RetryPolicy,
-    SourceLost,
-    quiet_opencv,
-)
+from edgeseg.runtime.frames import Frame, FrameSource, SourceLost, quiet_opencv
 from edgeseg.runtime.images import ImageFolderSource, image_files
 from edgeseg.validate import ascii_int
 
@@ -66,18 +57,7 @@ from edgeseg.validate import ascii_int
 # opens a video, not at import.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-__all__ = [
-    "CorruptFrame",
-    "Frame",
-    "FrameSource",
-    "ImageFolderSource",
-    "RetryPolicy",
-    "SourceLost",
-    "VideoCaptureSource",
-    "gstreamer_available",
-    "open_source",
-    "quiet_opencv",
-]
+__all__ = ["VideoCaptureSource", "gstreamer_available", "open_source"]
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt", "http", "https")
 STREAM_TIMEOUT_MS = 5000  # open and read timeouts for network streams

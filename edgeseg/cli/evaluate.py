@@ -55,8 +55,8 @@ def eval_command(
     models are run); a device, a FIFO or - is written in place. Exit 0, or 2 with one line.
     """
     from edgeseg.apps.evaluate import evaluate_many
-    from edgeseg.card import atomic_write_bytes
     from edgeseg.errors import EdgesegError
+    from edgeseg.files import atomic_write_bytes
     from edgeseg.metrics import format_comparison, format_table, to_jsonable
     from edgeseg.outputs import check_outputs
     from edgeseg.plots import plot_confusion_matrix
