@@ -56,7 +56,7 @@ class CappedServer(http.server.ThreadingHTTPServer):
     header_timeout_s = HEADER_TIMEOUT_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.active = 0
+        self.active = self.peak = self.accepted = 0  # served now, at most at once, in all
         self.refused = 0  # connections closed at once because of the cap (for tests, docs)
         self._lock = threading.Lock()
         self._deadlines: dict[socket.socket, float] = {}
@@ -72,6 +72,8 @@ class CappedServer(http.server.ThreadingHTTPServer):
             full = self.active >= self.max_connections
             self.active += 0 if full else 1
             self.refused += 1 if full else 0
+            self.accepted += 1
+            self.peak = max(self.peak, self.active)
         if full:
             self.shutdown_request(request)
             return
