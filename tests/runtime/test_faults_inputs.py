@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import cv2
@@ -23,7 +22,7 @@ import numpy as np
 import onnx
 import pytest
 from cli_helpers import assert_one_line_error, edgeseg
-from runtime_helpers import write_video
+from runtime_helpers import write_huge_png, write_video
 
 from edgeseg.calibration.cache import cache_key, load_images
 from edgeseg.calibration.readers import resolve_source
@@ -107,21 +106,6 @@ def test_a_wrong_or_empty_calibration_cache_entry_is_rebuilt(tmp_path: Path) -> 
 
 
 # -- frames: the pixel budget, post-processing memory, empty frames -----------------------------
-
-
-def write_huge_png(path: Path, height: int, width: int) -> Path:
-    """A real 1-bit greyscale PNG (a few hundred KB) that decodes to height x width pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
-    packer, row = zlib.compressobj(9), b"\x00" * (1 + (width + 7) // 8)
-    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
-    path.write_bytes(png + chunk(b"IEND", b""))
-    return path
 
 
 def test_a_16000_pixel_square_png_is_refused_before_decoding(
