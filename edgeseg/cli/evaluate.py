@@ -80,12 +80,12 @@ def eval_command(
         click.echo(format_comparison([str(a) for a in artifacts], [r[0] for r in results]))
         if json_path:
             payload = {"split": split, "reference": str(artifacts[0]), "models": records}
-            atomic_write_bytes(json_path, json.dumps(payload, indent=1).encode())
+            atomic_write_bytes(json_path, (json.dumps(payload, indent=1) + "\n").encode())
         return
     (metrics, matrix, card), artifact = results[0], artifacts[0]
     click.echo(format_table(metrics))
     if json_path:
-        atomic_write_bytes(json_path, json.dumps(records[0], indent=1).encode())
+        atomic_write_bytes(json_path, (json.dumps(records[0], indent=1) + "\n").encode())
     plot_confusion_matrix(
         matrix,
         card.class_names,
