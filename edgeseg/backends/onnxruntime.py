@@ -161,7 +161,13 @@ class OnnxRuntimeRunner(BaseRunner):
         return card_from_onnx_metadata(metadata, self.source)
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        """The graph's single output for at most ``max_batch`` inputs."""
+        """The graph's single output for at most ``max_batch`` inputs; a static-batch graph's
+        last, shorter chunk is padded with zeros to the graph's batch and the padding dropped."""
+        fixed = self.fixed_batch
+        if fixed is not None and len(batch) < fixed:
+            pad = np.zeros((fixed - len(batch), *batch.shape[1:]), batch.dtype)
+            padded = np.concatenate([batch, pad])
+            return self.session.run([self.output_name], {self.input_name: padded})[0][: len(batch)]
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
     def close(self) -> None:

@@ -116,6 +116,15 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="edgeseg", standalone_mode=False)
     except EdgesegError as exc:
         fail(str(exc).replace("\n", " "))
+    except ImportError as exc:
+        # An optional module that is missing or broken (onnx, cv2 against numpy 2): one line
+        # naming the extra or recipe; any other import failure is a bug.
+        from edgeseg.installs import missing_module_line
+
+        line = missing_module_line(exc) or broken_import_line(exc)
+        if line is None:
+            raise
+        fail(line)
     except OSError as exc:
         line = os_error_line(exc) or broken_import_line(exc)
         if line is None:
@@ -146,5 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         if line is None:
             raise
         fail(line)
-    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+    # Without standalone mode, click returns a command's Exit code (edgeseg doctor's 1)
+    # instead of exiting with it.
+    if isinstance(code, int) and code != 0:
         sys.exit(code)
