@@ -127,7 +127,7 @@ def bench_command(
         command=shlex.join(["edgeseg", *sys.argv[1:]]),
     )
     plan = plan_bench(options)  # a mistake is one line before any folder is claimed
-    inputs = {"--model": model}
+    inputs = {"--model": model, "--data": data}
     with run_folder(out_dir, (JSON_NAME, CHART_NAME), exist_ok, inputs=inputs) as folder:
         report = run_bench(plan)
         click.echo(format_table(report))

@@ -162,9 +162,8 @@ def test_train_bench_demo_export_outputs_onto_inputs_are_refused(
     weights = tmp_path / "runs" / "best.pt"
     weights.parent.mkdir()
     weights.write_bytes(b"vgg weights")
-    bench_model = tmp_path / "b" / "bench.json"
-    bench_model.parent.mkdir()
-    bench_model.write_bytes(b"{}")
+    onnx_model = tmp_path / "m.onnx"
+    onnx_model.write_bytes(b"model")
     (tmp_path / "d").mkdir()
     clip = write_video(tmp_path / "d" / "overlay.mp4", 2)
     checkpoint = tmp_path / "c.pt"
@@ -176,7 +175,10 @@ def test_train_bench_demo_export_outputs_onto_inputs_are_refused(
             ("train", "--data", data, "--out", str(weights.parent), "--vgg-weights", str(weights)),
             "is --vgg-weights",
         ),
-        (("bench", "--model", str(bench_model), "--out", str(bench_model.parent)), "is --model"),
+        (
+            ("bench", "--model", str(onnx_model), "--data", data, "--out", f"{data}/b"),
+            "inside --data",
+        ),
         (("demo", "--source", str(clip), "--out", str(clip.parent)), "is --source"),
         (
             ("export", str(checkpoint), "--int8", "--calib-data", data, "--out", f"{data}/x"),
@@ -187,7 +189,7 @@ def test_train_bench_demo_export_outputs_onto_inputs_are_refused(
     for args, fragment in cases:
         assert_one_line_error(cli(*args, cwd=tmp_path), fragment)
     assert sorted(str(p) for p in camvid_like.rglob("*")) == listing
-    assert weights.read_bytes() == b"vgg weights" and bench_model.read_bytes() == b"{}"
+    assert weights.read_bytes() == b"vgg weights" and onnx_model.read_bytes() == b"model"
 
 
 def test_check_outputs_rules(tmp_path: Path) -> None:
