@@ -134,7 +134,7 @@ def outputs_onto_inputs(model: str, tmp: Path) -> None:
         cv2.imwrite(str(data / f"{split}annot" / "a.png"), np.zeros((8, 8), np.uint8))
     second = tmp / "m2.onnx"
     second.write_bytes(Path(model).read_bytes())
-    d, x, m2, out = str(data), str(tmp / "x"), str(second), str(tmp / "b")
+    d, x, m2 = str(data), str(tmp / "x"), str(second)
     cases = {
         "eval m.onnx --json m.onnx": ["eval", model, "--data", d, "--json", model],
         "eval m.onnx --confusion m.onnx": ["eval", model, "--data", d, "--confusion", model],
@@ -142,13 +142,7 @@ def outputs_onto_inputs(model: str, tmp: Path) -> None:
         "eval --json X --confusion X": ["eval", model, "--data", d, "--json", x, "--confusion", x],
         "eval --json DATA/val/a.png": ["eval", model, "--data", d, "--json", f"{d}/val/a.png"],
         "train --out DATA/val": ["train", "--data", d, "--out", f"{d}/val"],
-        "bench --model OUT/bench.json --out OUT": [
-            "bench",
-            "--model",
-            f"{out}/bench.json",
-            "--out",
-            out,
-        ],
+        "bench --data D --out D/b": ["bench", "--model", model, "--data", d, "--out", f"{d}/b"],
         "export --int8 --calib-data D --out D/x": [
             "export",
             str(tmp / "c.pt"),
