@@ -59,6 +59,15 @@ def write_noise_video(path: Path, frames: int, hw: tuple[int, int] = (96, 128)) 
     return path
 
 
+def read_to_the_end(seen: list[str]) -> str:
+    """What the run wrote on stderr, once start_run's reader thread has caught up with the
+    exited process (its last lines may still be in the pipe when wait() returns)."""
+    deadline = time.monotonic() + 10
+    while "interrupted (" not in "".join(seen) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "".join(seen)
+
+
 def hidden_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
@@ -81,7 +90,7 @@ def test_stop_signals_finalise_the_video(
     process, seen = start_run([*args, "--stats", str(stats)], 4000)
     process.send_signal(signum)
     process.wait(timeout=60)
-    stderr = "".join(seen)
+    stderr = read_to_the_end(seen)
     assert process.returncode == code, stderr
     assert f"interrupted ({signal.Signals(signum).name})" in stderr
     assert "Traceback" not in stderr
