@@ -47,9 +47,9 @@ def predictor_for(artifact: str | Path, device: str = "auto") -> tuple[Predictor
 
 def _device(artifacts: Sequence[str | Path], device: str) -> str:
     """The device checked against what runs the artifacts: torch for checkpoints; ONNX files
-    run on ONNX Runtime's CPU provider, so only ``cpu`` means what it says for them."""
+    run on ONNX Runtime's CPU provider, so only ``cpu`` (or ``auto``) means what it says there."""
     if all(Path(a).suffix == ".onnx" for a in artifacts):
-        if device.strip().lower() != "cpu":
+        if device.strip().lower() not in ("cpu", "auto"):
             raise EdgesegError(
                 f"--device {device}: ONNX files are evaluated with ONNX Runtime on the CPU; "
                 "use --device cpu (or evaluate the checkpoint on the GPU)"
