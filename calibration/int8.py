@@ -31,48 +31,26 @@ import onnx
 from edgeseg.backends.onnxruntime import run_onnx
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps, labelled_miou
 from edgeseg.calibration.cache import load_images
-from edgeseg.calibration.quantize import DEFAULT_METHOD, quantizable_layers, quantize_int8
-from edgeseg.calibration.readers import resolve_source
+from edgeseg.calibration.quantize import quantizable_layers, quantize_int8
+from edgeseg.calibration.readers import CalibrationSource
 from edgeseg.calibration.sensitivity import (
     LayerSensitivity,
     format_sensitivity,
     layer_sensitivity,
     sensitivity_record,
 )
+from edgeseg.calibration.settings import Int8Options, check_options
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
 from edgeseg.onnx_graph import logits_graph
-from edgeseg.precision_gate import DEFAULT_MAX_DROP as GATE_MAX_DROP
-from edgeseg.precision_gate import MIN_AGREEMENT, decided_agreement, gate_failure
+from edgeseg.precision_gate import decided_agreement, gate_failure
 from edgeseg.preprocess import normalize
 
-#: Gate with labels: the largest mIoU drop, in points, INT8 may cost on the held-out images.
-DEFAULT_MAX_DROP = GATE_MAX_DROP
-#: Gate with or without labels: the lowest agreement with FP32 on the pixels FP32 decides
-#: (the FP16 export's figure; docs/export.md, "One accuracy gate", gives the measurements).
-DEFAULT_MIN_AGREEMENT = MIN_AGREEMENT["int8"]
-DEFAULT_COUNT = 300
 #: Below this many images none is held out: all calibrate and all check.
 HOLDOUT_MIN_IMAGES = 8
 REPORT_JSON = "int8_report.json"
 REPORT_PNG = "int8_sensitivity.png"
-
-
-@dataclass(frozen=True)
-class Int8Options:
-    """``edgeseg export`` INT8 settings (the ``--calib-*``, ``--keep-float``, ``--report``
-    flags)."""
-
-    data: str | Path
-    method: str = DEFAULT_METHOD
-    count: int = DEFAULT_COUNT
-    split: str = "train"
-    keep_float: int = 0
-    report: bool = False
-    max_drop: float = DEFAULT_MAX_DROP
-    min_agreement: float = DEFAULT_MIN_AGREEMENT
-    use_cache: bool = True
 
 
 @dataclass
@@ -126,21 +104,20 @@ def quantize_checked(
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
     progress: bool = True,
+    source: CalibrationSource | None = None,
 ) -> Int8Result:
     """Steps 1-5 of the module doc. Raises EdgesegError (one line) when the check fails; the
     report (with ``report`` or ``keep_float``) is written to ``report_dir`` first, since it is
-    what tells the user which layers to keep in float."""
+    what tells the user which layers to keep in float. ``source``: ``options.data`` already
+    resolved by :func:`check_options`."""
     layers = quantizable_layers(portable)
     if options.keep_float < 0 or options.keep_float >= len(layers):
         raise EdgesegError(
             f"--keep-float must be between 0 and {len(layers) - 1} (the model has {len(layers)} "
             f"quantizable layers), got {options.keep_float}"
         )
-    if not 0 <= options.min_agreement <= 1:
-        raise EdgesegError(f"--int8-min-agreement must be in [0, 1], got {options.min_agreement}")
-    if options.max_drop < 0:
-        raise EdgesegError(f"--int8-max-drop must be at least 0, got {options.max_drop}")
-    source = resolve_source(options.data, options.count, options.split)
+    if source is None:
+        source = check_options(options)
     log(f"INT8 calibration data: {source.description}")
     images, hit = load_images(
         source, card.input_hw, use_cache=options.use_cache, progress=progress, warn=warn

@@ -15,7 +15,6 @@ from onnx import numpy_helper
 
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps
 from edgeseg.calibration.int8 import (
-    Int8Options,
     Int8Result,
     _check_failure,
     holdout_split,
@@ -23,6 +22,7 @@ from edgeseg.calibration.int8 import (
 )
 from edgeseg.calibration.quantize import qdq_problems, quantizable_layers, quantize_int8
 from edgeseg.calibration.sensitivity import layer_sensitivity
+from edgeseg.calibration.settings import Int8Options
 from edgeseg.errors import EdgesegError
 from edgeseg.export.parity import sample_inputs
 from edgeseg.export.torch_to_onnx import export_onnx

@@ -217,13 +217,13 @@ def test_no_gpu_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_engine_export_without_tensorrt_fails_before_exporting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from edgeseg.export import export_checkpoint
+    from edgeseg.export import ExportOptions, export_checkpoint
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     checkpoint = tmp_path / "m.pt"
     save_checkpoint(checkpoint, create_model("segnet-basic", 2, channels=8, kernel_size=3), CARD)
     with pytest.raises(EdgesegError, match="TensorRT is not installed"):
-        export_checkpoint(checkpoint, tmp_path / "out", format="engine")
+        export_checkpoint(ExportOptions(checkpoint, tmp_path / "out", format="engine"))
     assert not (tmp_path / "out").exists()
 
 
@@ -303,7 +303,7 @@ def test_engine_build_and_check(
     except EdgesegError as exc:
         missing(str(exc))
     from edgeseg.backends.tensorrt import PLUGIN_VERSION, plugin_library_path
-    from edgeseg.export import export_checkpoint
+    from edgeseg.export import ExportOptions, export_checkpoint
     from edgeseg.export.plugin import build_plugin
 
     if not plugin_library_path().is_file():
@@ -315,7 +315,9 @@ def test_engine_build_and_check(
     checkpoint = tmp_path / "m.pt"
     torch.manual_seed(0)
     save_checkpoint(checkpoint, create_model("segnet-basic", 2, channels=8, kernel_size=3), CARD)
-    result = export_checkpoint(checkpoint, tmp_path / "out", format="engine", fp16=fp16)
+    result = export_checkpoint(
+        ExportOptions(checkpoint, tmp_path / "out", format="engine", fp16=fp16)
+    )
     (engine_figure,) = [f for f in result.parity if f.artifact == "model.engine"]
     assert engine_figure.passed, engine_figure.row()
     card = read_sidecar(result.files["engine"])
