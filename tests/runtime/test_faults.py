@@ -449,6 +449,7 @@ def test_a_folder_of_corrupt_images_is_an_error(cli, tiny_onnx: Path, tmp_path: 
 # -- runs into existing folders, the cache, the bundled model -----------------------------------
 
 
+@pytest.mark.slow
 def test_bench_into_an_earlier_bench_takes_the_next_name(tiny_onnx: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the file")
     out = tmp_path / "bench"
