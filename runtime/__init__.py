@@ -9,12 +9,22 @@ TensorRT, or PyTorch for checkpoints), never torch for ONNX files and engines.
 >>> shown = overlay(frame_bgr, mask, segmenter.card, alpha=0.5, legend=True)
 >>> class_shares(mask, segmenter.card)              # {"Road": 0.41, "Sky": 0.17, ...}
 
-``Pipeline(open_source("clip.mp4"), segmenter, [VideoSink("out.mp4")]).run()`` runs the threaded
+Media by URI both ways: ``open_source("rtsp://cam/live")`` and ``open_output("rtp://host:5000")``
+(one table of schemes each, :data:`SOURCE_SCHEMES` and :data:`OUTPUT_SCHEMES`).
+``Pipeline(open_source("clip.mp4"), segmenter, [open_output("out.mp4")]).run()`` runs the threaded
 capture -> inference -> render loop that ``edgeseg run`` uses; ``ServeSink(8080)`` among the sinks
 serves it to a browser. See ``docs/runtime.md``.
 """
 
 from edgeseg.runtime.cameras import FLIP_METHODS, CameraSettings, csi_pipeline
+from edgeseg.runtime.options import (
+    CameraOptions,
+    EncodingOptions,
+    OutputOptions,
+    RenderOptions,
+    ServeOptions,
+)
+from edgeseg.runtime.outputs import OUTPUT_SCHEMES, OutputContext, open_output
 from edgeseg.runtime.overlay import (
     MODES,
     Renderer,
@@ -44,6 +54,7 @@ from edgeseg.runtime.sinks import (
     output_sink,
 )
 from edgeseg.runtime.sources import (
+    SOURCE_SCHEMES,
     CorruptFrame,
     Frame,
     FrameSource,
@@ -56,22 +67,30 @@ from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
 __all__ = [
     "FLIP_METHODS",
     "MODES",
+    "OUTPUT_SCHEMES",
+    "SOURCE_SCHEMES",
+    "CameraOptions",
     "CameraSettings",
     "ClassSharesSink",
     "CorruptFrame",
     "DisplaySink",
+    "EncodingOptions",
     "Frame",
     "FrameResult",
     "FrameSource",
     "FramesSink",
     "MaskSink",
+    "OutputContext",
+    "OutputOptions",
     "PacedSource",
     "Pipeline",
     "PipelineStats",
+    "RenderOptions",
     "Renderer",
     "RetryPolicy",
     "RunSummary",
     "Segmenter",
+    "ServeOptions",
     "ServeSink",
     "Sink",
     "SourceLost",
@@ -85,6 +104,7 @@ __all__ = [
     "display_available",
     "draw_text",
     "legend_image",
+    "open_output",
     "open_source",
     "output_sink",
     "overlay",
