@@ -86,7 +86,10 @@ class FrameSource(abc.ABC):
 @contextlib.contextmanager
 def quiet_opencv() -> Iterator[None]:
     """OpenCV's own log at ERROR only, for a moment: its warnings would print beside our line."""
-    logging = cv2.utils.logging
+    logging = getattr(cv2.utils, "logging", None)
+    if logging is None:  # Debian's OpenCV 4.6 binding has no cv2.utils.logging
+        yield
+        return
     previous = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_ERROR)
     try:
