@@ -32,6 +32,7 @@ import numpy as np
 
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.foreign_onnx import ForeignModelOptions
 
 BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime", "torch")
 
@@ -102,6 +103,7 @@ def open_backend(
     providers: Sequence[str] | None = None,
     threads: int | None = None,
     spinning: bool = True,
+    foreign: ForeignModelOptions | None = None,
 ) -> Backend:
     """Load ``path`` into the requested backend (``auto``: the one its file type calls for).
 
@@ -128,10 +130,14 @@ def open_backend(
         )
     if providers is not None and wanted != "onnxruntime":
         raise EdgesegError(f"providers apply to ONNX Runtime only, not to {wanted} ({path.name})")
+    if foreign is not None and wanted != "onnxruntime":
+        raise EdgesegError(f"labels are for a foreign ONNX file, not for {path.name}")
     if wanted == "onnxruntime":
         from edgeseg.runtime.backend_onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(path, providers=providers, threads=threads, spinning=spinning)
+        return OnnxRuntimeBackend(
+            path, providers=providers, threads=threads, spinning=spinning, foreign=foreign
+        )
     if wanted == "tensorrt":
         from edgeseg.runtime.backend_tensorrt import TensorRTBackend
 
@@ -157,6 +163,8 @@ def check_output(
         expected: tuple[int, ...] = (batch, height, width)
     else:
         expected = (batch, card.num_classes, height, width)
+    if card.arch_args.get("output_size") == "any":  # a foreign graph: scores at any size
+        expected = (*expected[: len(expected) - 2], *output.shape[-2:])
     if tuple(output.shape) != expected:
         raise EdgesegError(
             f"{where}: output shape {tuple(output.shape)} does not match its model card "

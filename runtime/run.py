@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.errors import EdgesegError
+from edgeseg.foreign_onnx import ForeignModelOptions
 from edgeseg.runtime.frames import FrameSource, RetryPolicy
 from edgeseg.runtime.images import ImageFolderSource
 from edgeseg.runtime.options import CameraOptions, OutputOptions, RenderOptions, ServeOptions
@@ -59,6 +60,7 @@ def run_pipeline(
     outputs: OutputOptions | None = None,
     serve: ServeOptions | None = None,
     backend: str = "auto",
+    foreign: ForeignModelOptions | None = None,
     realtime: bool = False,
     max_frames: int | None = None,
     retry: RetryPolicy | None = None,
@@ -71,7 +73,9 @@ def run_pipeline(
 
     ``camera`` sets up a camera source; ``render`` how overlays are drawn; ``outputs`` the
     targets (URIs, :func:`~edgeseg.runtime.outputs.open_output`), masks, stats and class
-    shares; ``serve`` the browser view. ``realtime`` plays a file at its own rate, as a camera
+    shares; ``serve`` the browser view; ``foreign``: the labels (and colours, size,
+    normalisation) of a segmentation ONNX edgeseg did not export (:mod:`edgeseg.foreign_onnx`).
+    ``realtime`` plays a file at its own rate, as a camera
     would (:class:`~edgeseg.runtime.realtime.PacedSource`). ``on_ready`` is called once the
     model and the source are open; ``on_event`` receives the outputs' notes (where to watch,
     an mp4v fallback), reconnection reports and warnings. Raises EdgesegError for user mistakes
@@ -83,7 +87,7 @@ def run_pipeline(
         raise EdgesegError(f"max_frames must be at least 1, got {max_frames}")
     outputs = outputs or OutputOptions()
     render = render or RenderOptions()
-    segmenter = Segmenter(model, backend=backend)
+    segmenter = Segmenter(model, backend=backend, foreign=foreign)
     try:
         renderer = Renderer(
             segmenter.card, mode=render.mode, alpha=render.alpha, legend=render.legend,

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from edgeseg.cli.foreign import foreign_model_options, foreign_options
 from edgeseg.media import FLIP_METHODS, V4L2_FORMATS
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
@@ -80,6 +81,7 @@ def _info(message: str) -> None:
 
 
 @click.command("run")
+@foreign_options
 @click.option(
     "--model",
     "model",
@@ -255,7 +257,7 @@ def run_command(
     \b
     Examples:
       edgeseg run --model model.onnx --source ../shared/datasets/camvid/clip_val.mp4 --output out.mp4
-      edgeseg run --model model.onnx --source 'frames/*.png' --save-masks masks/ --classes road,car
+      edgeseg run --model deeplab.onnx --labels voc.txt --source clip.mp4 --output out.mp4
       edgeseg run --model model.engine --source csi://0 --camera-width 1280 --camera-height 720 --display
     """  # noqa: E501
     from edgeseg.errors import EdgesegError
@@ -265,6 +267,7 @@ def run_command(
     if (camera_width is None) != (camera_height is None):
         raise EdgesegError("give both --camera-width and --camera-height, or neither")
     camera_size = (camera_height, camera_width) if camera_width else None
+    options["foreign"] = foreign_model_options(options)
     options["display"] = display_available() if display is None else display
     # Stop signals (Ctrl-C, SIGTERM from systemd or docker stop, SIGHUP) during the setup too:
     # whatever was created is removed; once frames flow the pipeline finalises the outputs.
@@ -314,6 +317,7 @@ def _option_objects(camera_size: Any, options: dict[str, Any]) -> dict[str, Any]
             EncodingOptions(options["codec"], options["bitrate_kbps"]),
         ),
         "serve": serve,
+        "foreign": options["foreign"],
         "backend": options["backend"],
         "realtime": options["realtime"],
     }
