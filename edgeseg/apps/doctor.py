@@ -250,6 +250,7 @@ def run_doctor(self_test: bool = True) -> DoctorReport:
     if self_test:
         steps.append(doctor_selftest.run_selftest)
     steps += [doctor_media.check_opencv, doctor_media.check_cameras, doctor_media.check_display]
+    steps.append(doctor_media.check_media_paths)
     for step in steps:
         try:
             step(report)

@@ -163,3 +163,16 @@ def test_cli_takes_several_outputs_codec_and_bitrate(
 def test_a_source_says_which_path_decodes_it(make_video, image_folder: Path) -> None:
     assert open_source(make_video()).media == "OpenCV FFmpeg"
     assert parse_uri(str(image_folder)).scheme == "file"
+
+
+def test_doctor_reports_the_media_paths_the_runtime_takes(tmp_path: Path) -> None:
+    from edgeseg.apps import doctor, doctor_media
+
+    report = doctor.DoctorReport()
+    doctor_media.check_media_paths(report)
+    by_name = {c.name: c for c in report.checks}
+    chosen = choose_file_encoder(tmp_path / "overlay.mp4", EncodingOptions())
+    assert chosen.description in by_name["media mp4"].detail
+    assert (by_name["media mp4"].status == "warn") == (chosen.note is not None)
+    assert "OpenCV FFmpeg" in by_name["media decode"].detail  # no NVIDIA elements here
+    assert report.facts["media"]["mp4"] == chosen.description
