@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from edgeseg.card import atomic_write_bytes
+from edgeseg.files import atomic_write_bytes
 
 
 def machine() -> str:

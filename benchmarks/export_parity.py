@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from edgeseg.backends.onnxruntime import run_onnx
-from edgeseg.card import ModelCard, atomic_write_bytes
+from edgeseg.card import ModelCard
 from edgeseg.export.fp16 import to_fp16
 from edgeseg.export.parity import compare, sample_inputs
 from edgeseg.export.torch_to_onnx import export_onnx
 from edgeseg.export.trt_graph import to_trt_graph
+from edgeseg.files import atomic_write_bytes
 from edgeseg.models import create_model
 from edgeseg.unpool_graph import reexpand_plugins
 

@@ -22,8 +22,8 @@ from runtime_model import random_segnet
 
 from edgeseg.apps.bench import run_bench
 from edgeseg.apps.bench_report import format_table
-from edgeseg.card import atomic_write_bytes
 from edgeseg.checkpoint import save_checkpoint
+from edgeseg.files import atomic_write_bytes
 
 SIZE = (360, 480)
 WIDTHS = {"segnet": 1.0, "segnet width 0.25": 0.25}

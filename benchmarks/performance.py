@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.apps.bench_report import cpu_model, gpu_name
-from edgeseg.card import atomic_write_bytes
+from edgeseg.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"

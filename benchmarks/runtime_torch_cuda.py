@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from bench_record import emit
 
-from edgeseg.card import atomic_write_bytes
+from edgeseg.files import atomic_write_bytes
 from edgeseg.models import create_model
 
 

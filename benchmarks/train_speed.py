@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from edgeseg.card import atomic_write_bytes
-from edgeseg.losses import build_loss
+from edgeseg.files import atomic_write_bytes
 from edgeseg.models import count_parameters, create_model
+from edgeseg.train.losses import build_loss
 
 MODELS = {
     "segnet": ("segnet", {}),

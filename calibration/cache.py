@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.calibration.readers import CalibrationSource, read_source, warn_if_few
-from edgeseg.card import atomic_write_bytes
+from edgeseg.files import atomic_write_bytes
 from edgeseg.user_cache import user_cache_dir
 
 

@@ -37,8 +37,9 @@ from edgeseg.calibration.sensitivity import (
     layer_sensitivity,
     sensitivity_record,
 )
-from edgeseg.card import ModelCard, atomic_write_bytes
+from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.files import atomic_write_bytes
 from edgeseg.preprocess import normalize
 
 #: Gate with labels: the largest mIoU drop, in points, INT8 may cost on the held-out images.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.errors import EdgesegError
-from edgeseg.files import atomic_write_bytes as atomic_write_bytes  # re-exported
+from edgeseg.files import atomic_write_bytes
 
 ONNX_METADATA_KEY = "edgeseg.model_card"
 CARD_SCHEMA = 1

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from edgeseg import __version__
-from edgeseg.card import ModelCard, atomic_write_bytes
+from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.files import atomic_write_bytes
 
 CHECKPOINT_FORMAT = "edgeseg-checkpoint"
 

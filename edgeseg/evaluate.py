@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +23,11 @@ from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.masks import mask_at
 from edgeseg.preprocess import preprocess
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgeseg.data import DatasetSpec, Sample
 
 #: (N, 3, h, w) float32 network input -> (N, K, h, w) logits or (N, h, w) class map.
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -37,7 +42,7 @@ class EvalSet:
     names: list[str]
 
 
-def load_eval_set(samples: Sequence[Any], spec: Any, progress: bool = False) -> EvalSet:
+def load_eval_set(samples: Sequence[Sample], spec: DatasetSpec, progress: bool = False) -> EvalSet:
     """Read every (image, mask) pair of ``samples`` once."""
     from edgeseg.data import read_image, read_mask
 
@@ -93,7 +98,7 @@ def evaluate_predictor(
     return matrix.compute(card.class_names), matrix.matrix, [kept[i] for i in keep]
 
 
-def torch_predictor(model: Any, device: str = "cpu") -> Predictor:
+def torch_predictor(model: torch.nn.Module, device: str = "cpu") -> Predictor:
     """Wrap a PyTorch model (eval mode, no grad) as a :data:`Predictor`."""
     import torch
 

@@ -1,4 +1,4 @@
-"""Segmentation metrics from a confusion matrix, and the SegNet paper's boundary F1.
+"""Segmentation metrics from a confusion matrix.
 
 :class:`ConfusionMatrix` accumulates a (K, K) int64 matrix, rows = ground truth, columns =
 prediction. A pixel is counted only when its label is in [0, K) and is not ``ignore_index``; so
@@ -15,7 +15,7 @@ truth pixels) and P_c the column sums (predicted pixels):
 - ``pixel_accuracy`` = sum TP / sum G; ``fwiou`` = sum over classes of (G_c / sum G) IoU_c.
 
 Everything is NaN when nothing was counted. JSON has no NaN: :func:`to_jsonable` writes null.
-numpy and OpenCV only (no torch): tensors are accepted and converted.
+numpy only (no torch): tensors are accepted and converted.
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
-
-METRIC_KEYS = ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
 
 
 def _as_numpy(values: Any) -> np.ndarray:
@@ -168,7 +165,6 @@ def format_table(metrics: dict[str, Any]) -> str:
         "class_accuracy": "mean class accuracy",
         "fwiou": "frequency-weighted IoU",
         "mean_dice": "mean Dice",
-        "boundary_f1": "boundary F1",
     }
     for key, label in labels.items():
         if key in metrics:
@@ -223,60 +219,3 @@ def _cell(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"{'-':>7}"
     return f"{value:7.4f}"
-
-
-def boundary_f1(
-    pred: Any,
-    target: Any,
-    tolerance_px: float | None = None,
-    num_classes: int | None = None,
-    ignore_index: int | None = None,
-) -> float:
-    """The SegNet paper's boundary F1 (BF) score of one image, in [0, 1].
-
-    For each class present in ``target`` (H, W): the boundary pixels of the predicted and of
-    the true class region are compared; precision is the share of predicted boundary pixels
-    within ``tolerance_px`` (Euclidean) of a true one, recall the converse, and the class's score
-    their F1. The image's score is the mean over those classes (average it over images for the
-    dataset's BF). ``tolerance_px`` defaults to the paper's 0.75 % of the image diagonal. Pixels
-    labelled ``ignore_index`` (or >= ``num_classes``) contribute no predicted boundary. NaN when
-    no class is present.
-    """
-    pred, target = _as_numpy(pred).astype(np.int64), _as_numpy(target).astype(np.int64)
-    if pred.shape != target.shape or pred.ndim != 2:
-        raise ValueError(f"expected two (H, W) maps of one shape, got {pred.shape}, {target.shape}")
-    height, width = target.shape
-    if tolerance_px is None:
-        tolerance_px = 0.0075 * math.hypot(height, width)
-    classes = num_classes if num_classes is not None else int(max(pred.max(), target.max())) + 1
-    counted = (target >= 0) & (target < classes)
-    if ignore_index is not None:
-        counted &= target != ignore_index
-    scores = []
-    for c in np.unique(target[counted]):
-        true_edge = _boundary(target == c)
-        pred_edge = _boundary(pred == c) & counted
-        true_count, pred_count = int(true_edge.sum()), int(pred_edge.sum())
-        if true_count == 0 and pred_count == 0:
-            scores.append(1.0)
-            continue
-        if true_count == 0 or pred_count == 0:
-            scores.append(0.0)
-            continue
-        precision = float((_distance_to(true_edge)[pred_edge] <= tolerance_px).mean())
-        recall = float((_distance_to(pred_edge)[true_edge] <= tolerance_px).mean())
-        total = precision + recall
-        scores.append(2 * precision * recall / total if total else 0.0)
-    return float(np.mean(scores)) if scores else math.nan
-
-
-def _boundary(region: np.ndarray) -> np.ndarray:
-    """Pixels of ``region`` with one of 8 neighbours outside it (the image border is not one)."""
-    region_u8 = region.astype(np.uint8)
-    eroded = cv2.erode(region_u8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-    return region & (eroded == 0)
-
-
-def _distance_to(edge: np.ndarray) -> np.ndarray:
-    """Euclidean distance of every pixel to the nearest pixel of ``edge``."""
-    return cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)

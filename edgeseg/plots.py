@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from edgeseg.card import atomic_write_bytes
+from edgeseg.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def _save_figure(fig: Any, path: str | Path) -> None:
+def _save_figure(fig: Figure, path: str | Path) -> None:
     import io
 
     import matplotlib.pyplot as plt
@@ -27,7 +31,7 @@ def _save_figure(fig: Any, path: str | Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _pyplot() -> Any:
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -28,7 +28,6 @@ _EXPORTS = {
     "trt_graph_problems": "trt_graph",
     "to_fp16": "fp16",
     "build_engine": "engine",
-    "run_engine": "engine",
     "ParityResult": "parity",
 }
 

@@ -17,7 +17,7 @@ precision plan, optimization profile, layer precision summary) is in
    (:func:`edgeseg.backends.tensorrt.check_engine_compat`).
 
 Engines are run (the export's engine check) by
-:func:`edgeseg.backends.tensorrt_engine.run_engine`, the runtime backend's code.
+:class:`edgeseg.backends.tensorrt_runner.TensorRTRunner`, the runtime's runner.
 
 Sources: the TensorRT headers of tags v10.3.0 and v11.1 for the version split (cited in
 :mod:`edgeseg.export.engine_plan` and at :func:`build_engine`'s ``create_network``), and the
@@ -46,8 +46,7 @@ from edgeseg.backends.tensorrt import (
     require_plugin_library,
     tensorrt_major,
 )
-from edgeseg.backends.tensorrt_engine import run_engine
-from edgeseg.card import ModelCard, atomic_write_bytes, write_sidecar
+from edgeseg.card import ModelCard, write_sidecar
 from edgeseg.errors import EdgesegError
 from edgeseg.export.engine_plan import (
     DEFAULT_MAX_BATCH,
@@ -58,6 +57,7 @@ from edgeseg.export.engine_plan import (
     unpool_layer_count,
 )
 from edgeseg.export.onnx_io import make_readable
+from edgeseg.files import atomic_write_bytes
 
 DEFAULT_WORKSPACE_MB = 1024
 TIMING_CACHE_NAME = "tensorrt.timing-cache"
@@ -244,4 +244,4 @@ def _layer_precisions(trt: Any, logger: Any, data: bytes) -> tuple[Counter, dict
     return layer_precision_summary(information), unpool_layer_count(information)
 
 
-__all__ = ["EngineBuild", "build_engine", "preflight", "run_engine"]
+__all__ = ["EngineBuild", "build_engine", "preflight"]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import onnx
 
-from edgeseg.card import ONNX_METADATA_KEY, ModelCard, atomic_write_bytes, card_from_onnx_metadata
+from edgeseg.card import ONNX_METADATA_KEY, ModelCard, card_from_onnx_metadata
 from edgeseg.errors import EdgesegError
+from edgeseg.files import atomic_write_bytes
 
 #: The opset written by default: torch's exporter targets it natively, TensorRT 10.3's parser
 #: reads opsets 9-20, ONNX Runtime 1.17+ runs it.

@@ -557,9 +557,10 @@ def build_and_check_engine(
     if precision == "int8":
         reference = produced.graphs.models["int8_onnx"]
     expected = parity_mod.run_onnx(reference, inputs)
-    actual = tools.module.run_engine(
-        engine_path, inputs, plugin_library=tools.library, unpool=plan.unpool
-    )
+    from edgeseg.backends.tensorrt_runner import TensorRTRunner
+
+    with TensorRTRunner(engine_path, plugin_library=tools.library, use_cuda_graph=False) as run:
+        actual = run.infer(inputs)
     engine_result = parity_mod.compare(
         FILE_NAMES["engine"],
         "TensorRT against ONNX Runtime",

@@ -16,7 +16,10 @@ capture -> inference -> render loop that ``edgeseg run`` uses; ``ServeSink(8080)
 serves it to a browser. See ``docs/runtime.md``.
 """
 
-from edgeseg.runtime.cameras import FLIP_METHODS, CameraSettings, csi_pipeline
+from edgeseg.masks import argmax_classes, resize_mask
+from edgeseg.media import FLIP_METHODS
+from edgeseg.runtime.cameras import CameraSettings, csi_pipeline
+from edgeseg.runtime.frames import CorruptFrame, Frame, FrameSource, RetryPolicy, SourceLost
 from edgeseg.runtime.options import (
     CameraOptions,
     EncodingOptions,
@@ -37,32 +40,16 @@ from edgeseg.runtime.overlay import (
 )
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.realtime import PacedSource
+from edgeseg.runtime.records import ClassSharesSink, StatsSink
+from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.run import RunSummary, run_pipeline
-from edgeseg.runtime.segmenter import Segmenter, argmax_classes, resize_mask
+from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.serve import ServeSink
 from edgeseg.runtime.shares import class_shares
-from edgeseg.runtime.sinks import (
-    ClassSharesSink,
-    DisplaySink,
-    FrameResult,
-    FramesSink,
-    MaskSink,
-    Sink,
-    StatsSink,
-    VideoSink,
-    display_available,
-    output_sink,
-)
-from edgeseg.runtime.sources import (
-    SOURCE_SCHEMES,
-    CorruptFrame,
-    Frame,
-    FrameSource,
-    RetryPolicy,
-    SourceLost,
-    open_source,
-)
+from edgeseg.runtime.sinks import DisplaySink, FramesSink, MaskSink, display_available, output_sink
+from edgeseg.runtime.sources import SOURCE_SCHEMES, open_source
 from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
+from edgeseg.runtime.video_sink import VideoSink
 
 __all__ = [
     "FLIP_METHODS",

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.segmenter import NEAREST, resize_mask
+from edgeseg.masks import NEAREST, resize_mask
 
 MODES = ("overlay", "mask", "side-by-side")
 LEGEND_BACKGROUND = (32, 32, 32)

@@ -58,8 +58,8 @@ from edgeseg.interrupts import SignalGuard
 from edgeseg.runtime.channels import END, LatestFrameSlot
 from edgeseg.runtime.frames import CorruptFrame, Frame, FrameSource, RetryPolicy, SourceLost
 from edgeseg.runtime.overlay import Renderer
+from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sinks import FrameResult, Sink
 from edgeseg.runtime.stats import POLICY_FILE, POLICY_LIVE, PipelineStats, StatsSnapshot
 
 _POLL_S = 0.05  # how often a blocked stage looks at the stop flag

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeseg.card import ModelCard
+from edgeseg.masks import resize_mask
 from edgeseg.runtime.frames import Frame
-from edgeseg.runtime.segmenter import resize_mask
 from edgeseg.runtime.shares import class_shares
 from edgeseg.runtime.stats import PipelineStats
 

@@ -30,9 +30,11 @@ from edgeseg.runtime.overlay import Renderer
 from edgeseg.runtime.paths import check_run_paths
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.realtime import PacedSource
+from edgeseg.runtime.records import ClassSharesSink, StatsSink
+from edgeseg.runtime.results import Sink
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.serve import ServeSink
-from edgeseg.runtime.sinks import ClassSharesSink, MaskSink, Sink, StatsSink, is_frames_folder
+from edgeseg.runtime.sinks import MaskSink, is_frames_folder
 from edgeseg.runtime.sources import open_source
 from edgeseg.runtime.stats import StatsSnapshot
 

@@ -3,7 +3,7 @@
 ``Segmenter("model.onnx").predict(frame_bgr)`` returns an (H, W) uint8 mask of class indices at
 the frame's own size. The three steps are public too, so a pipeline can time them apart:
 :meth:`Segmenter.preprocess` (the one shared :func:`edgeseg.preprocess.preprocess`),
-:meth:`Segmenter.infer` (the backend) and :meth:`Segmenter.postprocess`.
+:meth:`Segmenter.infer` (the engine's runner) and :meth:`Segmenter.postprocess`.
 
 Post-processing is :func:`edgeseg.masks.mask_at`, the function ``edgeseg eval`` counts its
 metrics on: the scores are resized bilinearly to the frame and the argmax is taken there, so a
@@ -12,7 +12,7 @@ frame's mask equals eval's mask of the same image (about 8 ms for 11 classes at 
 which is resized by nearest neighbour (cheapest on a Jetson; its boundaries step at the
 network's resolution).
 
-Threading: a Segmenter may be shared between threads; calls to the backend are serialised by a
+Threading: a Segmenter may be shared between threads; calls to the runner are serialised by a
 lock (TensorRT contexts and their buffers are single-threaded). For parallel throughput, create
 one Segmenter per thread (each loads its own copy of the model).
 """
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.runner import BaseRunner, open_runner
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.foreign_onnx import ForeignModelOptions
-from edgeseg.masks import NEAREST, argmax_classes, mask_at, resize_mask
+from edgeseg.masks import mask_at, resize_mask
 from edgeseg.preprocess import check_frame, preprocess, preprocess_batch
-from edgeseg.runtime.backend import Backend, open_backend
 
 
 class Segmenter:
@@ -59,30 +59,30 @@ class Segmenter:
         foreign: ForeignModelOptions | None = None,
     ) -> None:
         self.path = Path(path)
-        self._backend: Backend = open_backend(path, backend, providers, threads, spinning, foreign)
+        self._runner: BaseRunner = open_runner(path, backend, providers, threads, spinning, foreign)
         self._lock = threading.Lock()
-        card = self._backend.card
+        card = self._runner.card
         if card.num_classes > 256:
             raise EdgesegError(f"{self.path.name}: {card.num_classes} classes; masks hold 256")
 
     @property
     def card(self) -> ModelCard:
         """The artifact's model card: class names, palette (RGB), input size, normalisation."""
-        return self._backend.card
+        return self._runner.card
 
     @property
     def backend_name(self) -> str:
         """``"onnxruntime"``, ``"tensorrt"`` or ``"torch"``."""
-        return self._backend.name
+        return self._runner.name
 
     @property
     def device(self) -> str:
         """Where it runs: an ONNX Runtime provider, ``"cpu"``/``"cuda"``, or the GPU name."""
-        return self._backend.device
+        return self._runner.device
 
     def describe(self) -> str:
         """``"onnxruntime (CPUExecutionProvider)"``: for the line saying what ``auto`` picked."""
-        return self._backend.describe()
+        return self._runner.describe()
 
     # -- the three stages -------------------------------------------------------------------
 
@@ -91,27 +91,16 @@ class Segmenter:
         return preprocess(frame_bgr, self.card)[None]
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, h, w) float32 -> raw backend output (scores or class map), in chunks of the
-        backend's largest batch. Thread-safe (serialised)."""
-        limit = self._backend.max_batch or batch.shape[0]
+        """(N, 3, h, w) float32 -> raw output (scores or class map) of the runner
+        (:class:`edgeseg.backends.runner.BaseRunner`, which feeds it in chunks the engine takes).
+        Thread-safe (serialised)."""
         with self._lock:
-            if batch.shape[0] <= limit:
-                return self._backend.infer(batch)
-            parts = [
-                self._backend.infer(batch[i : i + limit]) for i in range(0, batch.shape[0], limit)
-            ]
-        return np.concatenate(parts)
-
-    def class_map(self, output: np.ndarray) -> np.ndarray:
-        """One item of :meth:`infer`'s output -> (h, w) uint8 classes at network resolution."""
-        if self._backend.output == "logits":
-            return argmax_classes(output)
-        return output.astype(np.uint8, copy=False)
+            return self._runner.infer(batch)
 
     def postprocess(self, output: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
         """One item of :meth:`infer`'s output -> (H, W) uint8 class mask at ``frame_hw``: the
         same mask ``edgeseg eval`` scores (:func:`edgeseg.masks.mask_at`)."""
-        if self._backend.output == "logits":
+        if self._runner.output == "logits":
             return mask_at(output, frame_hw)
         return resize_mask(output.astype(np.uint8, copy=False), frame_hw)
 
@@ -132,9 +121,9 @@ class Segmenter:
         ]
 
     def close(self) -> None:
-        """Release the backend (GPU memory, sessions). The Segmenter is unusable afterwards."""
+        """Release the runner (GPU memory, sessions). The Segmenter is unusable afterwards."""
         with self._lock:
-            self._backend.close()
+            self._runner.close()
 
     def __enter__(self) -> Segmenter:
         return self
@@ -146,4 +135,4 @@ class Segmenter:
         return f"Segmenter({str(self.path)!r}, backend={self.describe()!r})"
 
 
-__all__ = ["NEAREST", "Segmenter", "argmax_classes", "resize_mask"]
+__all__ = ["Segmenter"]

@@ -9,7 +9,9 @@ encoded in memory and written through a rename, so an interrupted run never leav
 half-written file under the final name. Files get the umask's mode; a write that fails raises
 ``OSError`` naming the output (the CLI turns it into one line) on the frame it happens.
 
-This module gathers them all: ``from edgeseg.runtime.sinks import VideoSink`` works as before.
+The video sink lives in :mod:`edgeseg.runtime.video_sink`, the records in
+:mod:`edgeseg.runtime.records`, the result type and the ``Sink`` base in
+:mod:`edgeseg.runtime.results`; this module holds the image, mask and window sinks.
 """
 
 from __future__ import annotations
@@ -22,20 +24,14 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
-from edgeseg.runtime.records import ClassSharesSink, StatsSink
 from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.video_sink import VideoSink
 
 __all__ = [
-    "ClassSharesSink",
     "DisplaySink",
-    "FrameResult",
     "FramesSink",
     "ImageSink",
     "MaskSink",
-    "Sink",
-    "StatsSink",
-    "VideoSink",
     "display_available",
     "is_frames_folder",
     "opencv_has_gui",

@@ -57,16 +57,7 @@ from edgeseg.runtime.cameras import (
     parse_csi,
     v4l2_properties,
 )
-
-# Frame, FrameSource, SourceLost... live in frames.py; re-exported for older imports.
-from edgeseg.runtime.frames import (
-    CorruptFrame,
-    Frame,
-    FrameSource,
-    RetryPolicy,
-    SourceLost,
-    quiet_opencv,
-)
+from edgeseg.runtime.frames import Frame, FrameSource, SourceLost, quiet_opencv
 from edgeseg.runtime.gstreamer import gstreamer_available
 from edgeseg.runtime.images import ImageFolderSource, image_files
 from edgeseg.runtime.uris import MediaUri, parse_uri
@@ -75,18 +66,7 @@ from edgeseg.runtime.uris import MediaUri, parse_uri
 # opens a video, not at import.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-__all__ = [
-    "CorruptFrame",
-    "Frame",
-    "FrameSource",
-    "ImageFolderSource",
-    "RetryPolicy",
-    "SourceLost",
-    "VideoCaptureSource",
-    "gstreamer_available",
-    "open_source",
-    "quiet_opencv",
-]
+__all__ = ["SOURCE_SCHEMES", "VideoCaptureSource", "gstreamer_available", "open_source"]
 
 STREAM_TIMEOUT_MS = 5000  # open and read timeouts for network streams
 

@@ -76,7 +76,7 @@ def resolve_model(model: str | Path | None) -> Path:
         raise EdgesegError(f"model {path} not found")
     if path.is_dir():
         raise EdgesegError(f"model {path} is a folder; pass a .pt, .onnx or .engine file")
-    from edgeseg.runtime.backend import artifact_backend
+    from edgeseg.backends.runner import artifact_backend
 
     artifact_backend(path)  # an unknown suffix is refused here, before any slow work
     return path

@@ -218,9 +218,9 @@ def _onnx_card(path: Path) -> Any:
     try:
         from edgeseg.export.onnx_io import card_of, load_onnx
     except ImportError:
-        from edgeseg.backends.onnxruntime import OnnxSession
+        from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
 
-        return OnnxSession(path).card()
+        return OnnxRuntimeRunner(path, with_card=True).card
     return card_of(load_onnx(path), path)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg import __version__
-from edgeseg.card import atomic_write_bytes
+from edgeseg.files import atomic_write_bytes
 
 JSON_NAME = "bench.json"
 CHART_NAME = "bench.png"

@@ -20,11 +20,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeseg import __version__
-from edgeseg.card import atomic_write_bytes
 from edgeseg.errors import EdgesegError
+from edgeseg.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from edgeseg.card import ModelCard
+    from edgeseg.export.pipeline import ExportResult
+    from edgeseg.runtime.frames import FrameSource
+    from edgeseg.runtime.results import FrameResult, Sink
+    from edgeseg.runtime.segmenter import Segmenter
+    from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
 
 DEFAULT_OUT = "runs/demo"
 DEFAULT_FRAMES = 120
@@ -51,7 +59,7 @@ class DemoRun:
     precision: str  # "FP32", "INT8", "FP16"
     artifact: str = ""
     device: str = ""
-    stats: Any = None  # edgeseg.runtime.stats.StatsSnapshot once measured
+    stats: StatsSnapshot | None = None  # once measured
     skipped: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,10 +144,10 @@ class _DrawOnly:
     stop_requested = False
     needs_render = True
 
-    def write(self, result: Any) -> None:
+    def write(self, result: FrameResult) -> None:
         pass
 
-    def finish(self, stats: Any) -> None:
+    def finish(self, stats: PipelineStats) -> None:
         pass
 
     def close(self) -> None:
@@ -148,7 +156,7 @@ class _DrawOnly:
 
 def _export(
     checkpoint: Path, export_dir: Path, clip: Path, calib_count: int, log: Callable[[str], None]
-) -> tuple[Any, str]:
+) -> tuple[ExportResult, str]:
     """ONNX + INT8 ONNX with parity checks; returns (ExportResult, why INT8 is missing or "").
 
     ``edgeseg export --int8`` refuses an INT8 model whose predictions agree with FP32 less than
@@ -178,7 +186,7 @@ def _export(
     return result, ""
 
 
-def _tensorrt_engine(export: Any, log: Callable[[str], None]) -> tuple[Path | None, str]:
+def _tensorrt_engine(export: ExportResult, log: Callable[[str], None]) -> tuple[Path | None, str]:
     """Build an FP16 engine from the export's TensorRT graph when TensorRT is here, else say
     why not (the row is then skipped with that reason)."""
     if importlib.util.find_spec("tensorrt") is None:
@@ -205,11 +213,11 @@ def _measure(
     from edgeseg.runtime.options import OutputOptions
     from edgeseg.runtime.run import run_pipeline
 
-    sinks: list[Any] = [] if overlay is not None else [_DrawOnly()]
+    sinks: list[Sink | _DrawOnly] = [] if overlay is not None else [_DrawOnly()]
     if progress is not None:
         sinks.append(progress(frames))
 
-    def on_ready(segmenter: Any, _source: Any) -> None:
+    def on_ready(segmenter: Segmenter, _source: FrameSource) -> None:
         run.device = segmenter.device
 
     summary = run_pipeline(
@@ -224,7 +232,7 @@ def _measure(
     run.stats = summary.stats
 
 
-def _describe_model(card: Any, metrics: dict, checkpoint: Path) -> list[str]:
+def _describe_model(card: ModelCard, metrics: dict, checkpoint: Path) -> list[str]:
     width = card.arch_args.get("width")
     arch = f"{card.architecture}" + (f" width {width}" if width is not None else "")
     trained = f"trained on {card.dataset or 'an unnamed dataset'}"
@@ -280,14 +288,14 @@ def _run_all(
 
 
 def _summary(
-    card: Any,
+    card: ModelCard,
     metrics: dict,
     checkpoint: Path,
     clip: Path,
     synthetic: bool,
     frames: int,
     calib_count: int,
-    export: Any,
+    export: ExportResult,
 ) -> dict[str, Any]:
     """``demo.json`` without the rows: what ran, on what, from which files."""
     return {

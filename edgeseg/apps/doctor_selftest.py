@@ -86,7 +86,7 @@ def _graphs(trt_major: int, precision: str) -> tuple[Any, Any, Any]:
 
 def _one(folder: Path, trt_major: int, precision: str, unpool: str, library: Path | None) -> str:
     """Build, run and compare one engine; returns the detail line or raises EdgesegError."""
-    from edgeseg.backends.tensorrt_engine import run_engine
+    from edgeseg.backends.tensorrt_runner import TensorRTRunner
     from edgeseg.export import parity
     from edgeseg.export.engine import build_engine
     from edgeseg.export.onnx_io import save_onnx
@@ -108,7 +108,8 @@ def _one(folder: Path, trt_major: int, precision: str, unpool: str, library: Pat
     seconds = time.perf_counter() - start
     inputs = selftest_inputs()
     expected = parity.run_onnx(reference, inputs)
-    actual = run_engine(engine, inputs, plugin_library=library, unpool=unpool)
+    with TensorRTRunner(engine, plugin_library=library, use_cuda_graph=False) as runner:
+        actual = runner.infer(inputs)
     figure = parity.compare(engine.name, "TensorRT", expected, actual, precision)
     detail = (
         f"argmax agrees {100 * figure.agreement:.2f}%, mean |diff| {figure.mean_abs_diff:.1e} "

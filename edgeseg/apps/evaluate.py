@@ -1,8 +1,8 @@
 """``edgeseg eval``'s library side: any artifact (checkpoint, ONNX, TensorRT ONNX) on a split.
 
 Opening the artifact is the application layer's job (ONNX files through the core's
-:class:`edgeseg.backends.onnxruntime.OnnxSession`, with edgeseg's TensorRT plugin node run as its
-exact standard-op block); scoring is :func:`edgeseg.evaluate.evaluate_predictor`, the function
+:class:`edgeseg.backends.onnxruntime.OnnxRuntimeRunner`, with edgeseg's TensorRT plugin node run as
+its exact standard-op block); scoring is :func:`edgeseg.evaluate.evaluate_predictor`, the function
 training validates with.
 """
 
@@ -21,10 +21,12 @@ from edgeseg.evaluate import Predictor, evaluate_predictor, load_eval_set, torch
 
 def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
     """ONNX Runtime (CPU) predictor and the card stored in the file's metadata."""
-    from edgeseg.backends.onnxruntime import OnnxSession
+    from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
 
-    session = OnnxSession(path, providers=["CPUExecutionProvider"], expand_plugins=True)
-    return session.run, session.card()
+    runner = OnnxRuntimeRunner(
+        path, providers=["CPUExecutionProvider"], expand_plugins=True, with_card=True
+    )
+    return runner.infer, runner.card
 
 
 def predictor_for(artifact: str | Path, device: str = "cpu") -> tuple[Predictor, ModelCard]:
@@ -40,23 +42,6 @@ def predictor_for(artifact: str | Path, device: str = "cpu") -> tuple[Predictor,
     return torch_predictor(model, device), card
 
 
-def evaluate(
-    artifact: str | Path,
-    data: str | Path,
-    split: str = "val",
-    batch_size: int = 4,
-    device: str = "cpu",
-    limit: int | None = None,
-    progress: bool = True,
-) -> tuple[dict[str, Any], np.ndarray, ModelCard]:
-    """Evaluate ``artifact`` on ``split`` of the dataset at ``data``.
-
-    Returns (metrics, confusion matrix, card). Raises EdgesegError when the dataset's classes do
-    not match the model's.
-    """
-    return evaluate_many([artifact], data, split, batch_size, device, limit, progress)[0]
-
-
 def evaluate_many(
     artifacts: Sequence[str | Path],
     data: str | Path,
@@ -66,8 +51,11 @@ def evaluate_many(
     limit: int | None = None,
     progress: bool = True,
 ) -> list[tuple[dict[str, Any], np.ndarray, ModelCard]]:
-    """:func:`evaluate` for several artifacts on the same images, read once: the FP32 / FP16 /
-    INT8 comparison. Every artifact is opened (and its classes checked) before any is run."""
+    """Evaluate each of ``artifacts`` on ``split`` of the dataset at ``data``, on the same images,
+    read once (the FP32 / FP16 / INT8 comparison): (metrics, confusion matrix, card) per artifact.
+
+    Every artifact is opened (and its classes checked against the dataset's, EdgesegError on a
+    mismatch) before any is run."""
     from edgeseg.data import load_split
 
     if not artifacts:

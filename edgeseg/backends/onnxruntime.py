@@ -1,9 +1,10 @@
-"""ONNX Runtime: one session wrapper for every caller (runtime, export parity, calibration, eval).
+"""ONNX Runtime's runner, for every caller (runtime, export parity, calibration, eval, bench).
 
-:class:`OnnxSession` opens a file, bytes or an ``onnx.ModelProto``; chooses execution providers
-(``auto``: CUDA when onnxruntime-gpu is installed, else CPU; the TensorRT provider only when
-named, as it rebuilds an engine on every start); sets threads and thread spinning; reads the
-model card from the metadata; and runs a batch in chunks when the graph has a static batch.
+:class:`OnnxRuntimeRunner` opens a file, bytes or an ``onnx.ModelProto``; chooses execution
+providers (``auto``: CUDA when onnxruntime-gpu is installed, else CPU; the TensorRT provider only
+when named, as it rebuilds an engine on every start); sets threads and thread spinning; reads the
+model card from the metadata (``with_card``: the runtime's case, which also checks the graph's
+input against it); and runs a batch in chunks when the graph has a static batch.
 A TensorRT graph (``*.trt.onnx``, edgeseg's plugin node inside) runs here only with
 ``expand_plugins``: each plugin node becomes the standard-op block of identical semantics
 (:func:`edgeseg.unpool_graph.reexpand_plugins`), which needs the ``onnx`` package.
@@ -13,18 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeseg.card import ModelCard, card_from_onnx_metadata
+from edgeseg.backends.runner import BaseRunner
+from edgeseg.card import ONNX_METADATA_KEY, ModelCard, card_from_onnx_metadata
 from edgeseg.errors import EdgesegError, missing_extra
+from edgeseg.foreign_onnx import ForeignModelOptions, foreign_card
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
 
 #: Providers ``auto`` considers, fastest first.
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
-def import_onnxruntime() -> Any:
+def import_onnxruntime() -> onnxruntime:
     """The onnxruntime module, or the one-line error naming the extra that installs it."""
     try:
         import onnxruntime
@@ -51,7 +58,9 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _with_plugins_expanded(model: Any, name: str) -> Any:
+def _with_plugins_expanded(
+    model: str | Path | bytes | onnx.ModelProto, name: str
+) -> str | Path | bytes | onnx.ModelProto:
     """``model`` (path, bytes or ModelProto) with plugin nodes re-expanded, as bytes or a path.
 
     A plain graph given as a path stays a path (ONNX Runtime reads it without the onnx
@@ -79,7 +88,7 @@ def _with_plugins_expanded(model: Any, name: str) -> Any:
     return proto.SerializeToString()
 
 
-class OnnxSession:
+class OnnxRuntimeRunner(BaseRunner):
     """One ``onnxruntime.InferenceSession`` over an edgeseg graph.
 
     ``model``: a path, serialized bytes or an ``onnx.ModelProto``. ``threads``: intra-op threads
@@ -87,23 +96,32 @@ class OnnxSession:
     from spinning after each run, so whatever runs next on the CPU is not slowed (benchmarks
     interleaving sessions, the threaded pipeline). ``expand_plugins``: run a TensorRT graph with
     its plugin nodes as standard ops (else such a graph is refused with a one-line error).
-    Raises EdgesegError when onnxruntime is missing or the graph cannot be loaded.
+    ``with_card``: read the model card (EdgesegError when there is none) and check inputs and
+    outputs against it; without it the graph runs bare, at any input size. ``foreign``: the
+    card of a graph edgeseg did not export, made from the graph and these options
+    (:func:`~edgeseg.foreign_onnx.foreign_card`); an NHWC graph gets its input transposed here
+    and NHWC scores transposed back. Raises EdgesegError when onnxruntime is missing or the
+    graph cannot be loaded.
     """
+
+    name = "onnxruntime"
 
     def __init__(
         self,
-        model: str | Path | bytes | Any,
+        model: str | Path | bytes | onnx.ModelProto,
         *,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         spinning: bool = True,
         expand_plugins: bool = False,
         name: str | None = None,
+        with_card: bool = False,
+        foreign: ForeignModelOptions | None = None,
     ) -> None:
         ort = import_onnxruntime()
-        self.name = name or (str(model) if isinstance(model, str | Path) else "ONNX model")
+        self.source = name or (str(model) if isinstance(model, str | Path) else "ONNX model")
         if expand_plugins:
-            model = _with_plugins_expanded(model, self.name)
+            model = _with_plugins_expanded(model, self.source)
         elif not isinstance(model, str | Path | bytes):
             model = model.SerializeToString()
         options = ort.SessionOptions()
@@ -119,18 +137,40 @@ class OnnxSession:
         except Exception as exc:
             if "EdgesegUnpool" in str(exc):
                 raise EdgesegError(
-                    f"{Path(self.name).name} holds edgeseg's TensorRT plugin node and runs on "
+                    f"{Path(self.source).name} holds edgeseg's TensorRT plugin node and runs on "
                     "TensorRT only; run the portable model.onnx with ONNX Runtime, or build an "
                     "engine"
                 ) from None
-            raise EdgesegError(f"cannot load ONNX model {self.name}: {first_line(exc)}") from None
+            raise EdgesegError(f"cannot load ONNX model {self.source}: {first_line(exc)}") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
-            raise EdgesegError(f"{self.name} has {len(inputs)} inputs; an edgeseg model has one")
+            raise EdgesegError(f"{self.source} has {len(inputs)} inputs; an edgeseg model has one")
         self.input_name = inputs[0].name
         self.input_shape = list(inputs[0].shape)
         self.output_name = self.session.get_outputs()[0].name
-        self.provider = self.session.get_providers()[0]
+        self.provider = self.device = self.session.get_providers()[0]
+        self.label = Path(self.source).name
+        self.max_batch = self.fixed_batch
+        self._nhwc_in = self._nhwc_out = False
+        if with_card:
+            self.card = self.read_card() if foreign is None else self._foreign_card(foreign)
+            self.output = self.card.output
+            self._nhwc_in = self.card.arch_args.get("input_layout") == "nhwc"
+            self._nhwc_out = self.card.arch_args.get("output_layout") == "nhwc"
+            if not self._nhwc_in:
+                _check_input_shape(self.input_shape, self.card, self.label)
+
+    def _foreign_card(self, foreign: ForeignModelOptions) -> ModelCard:
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if ONNX_METADATA_KEY in metadata:
+            raise EdgesegError(
+                f"{self.label} carries an edgeseg model card already: run it without labels"
+            )
+        output = self.session.get_outputs()[0]
+        return foreign_card(
+            self.input_shape, list(output.shape), "int" in output.type, foreign, metadata,
+            self.label,
+        )  # fmt: skip
 
     @property
     def fixed_batch(self) -> int | None:
@@ -138,34 +178,39 @@ class OnnxSession:
         batch = self.input_shape[0] if self.input_shape else None
         return batch if isinstance(batch, int) else None
 
-    def card(self) -> ModelCard:
+    def read_card(self) -> ModelCard:
         """The model card in the graph's metadata; EdgesegError when there is none."""
         metadata = self.session.get_modelmeta().custom_metadata_map
-        return card_from_onnx_metadata(metadata, self.name)
+        return card_from_onnx_metadata(metadata, self.source)
 
-    def run(self, inputs: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 -> the graph's single output for all N inputs.
-
-        A graph with a static batch is fed in chunks of that size, so any N works.
-        """
-        step = self.fixed_batch or len(inputs)
-        if step >= len(inputs):
-            return self.session.run([self.output_name], {self.input_name: inputs})[0]
-        parts = [
-            self.session.run([self.output_name], {self.input_name: inputs[i : i + step]})[0]
-            for i in range(0, len(inputs), step)
-        ]
-        return np.concatenate(parts)
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        """The graph's single output for at most ``max_batch`` inputs."""
+        if self._nhwc_in:
+            batch = np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
+        output = self.session.run([self.output_name], {self.input_name: batch})[0]
+        if self._nhwc_out and output.ndim == 4:
+            output = output.transpose(0, 3, 1, 2)
+        return output
 
     def close(self) -> None:
         self.session = None
 
 
-def run_onnx(model: str | Path | bytes | Any, inputs: np.ndarray) -> np.ndarray:
+def run_onnx(model: str | Path | bytes | onnx.ModelProto, inputs: np.ndarray) -> np.ndarray:
     """Run a graph once on the CPU over ``inputs`` (plugin nodes re-expanded): the one-shot call
     the parity, calibration and evaluation checks make."""
-    session = OnnxSession(model, providers=["CPUExecutionProvider"], expand_plugins=True)
-    try:
-        return session.run(inputs)
-    finally:
-        session.close()
+    with OnnxRuntimeRunner(model, providers=["CPUExecutionProvider"], expand_plugins=True) as run:
+        return run.infer(inputs)
+
+
+def _check_input_shape(shape: Sequence, card: ModelCard, name: str) -> None:
+    # A static input size that disagrees with the card would fail on every frame; say so once.
+    if len(shape) != 4:
+        raise EdgesegError(f"{name}: input has shape {list(shape)}, expected (N, 3, H, W)")
+    fixed = [dim for dim in shape[1:] if isinstance(dim, int)]
+    expected = (3, *card.input_hw)
+    if len(fixed) == 3 and tuple(fixed) != expected:
+        raise EdgesegError(
+            f"{name}: input is {tuple(shape[1:])} but its model card says {expected}; "
+            "re-export the model"
+        )

@@ -1,7 +1,8 @@
 """A deserialized TensorRT engine with its execution context, buffers, stream and CUDA graph.
 
-Used by the runtime's TensorRT backend and by the export stage's engine check, so an engine is
-run one way only. TensorRT 10.x/11.x API: tensor names, ``num_io_tensors``, ``set_input_shape``,
+Wrapped by :class:`edgeseg.backends.tensorrt_runner.TensorRTRunner`, which the runtime, the
+export stage's engine check and doctor's self-test use, so an engine is run one way only.
+TensorRT 10.x/11.x API: tensor names, ``num_io_tensors``, ``set_input_shape``,
 ``set_tensor_address``, ``execute_async_v3`` (the 8.x binding API is not supported; the plugin
 needs 10.0+).
 
@@ -201,14 +202,6 @@ class TensorRTEngine:
         # A copy: the pinned buffer is overwritten by the next call.
         return self.host_out.reshape(-1)[: int(np.prod(out_shape))].reshape(out_shape).copy()
 
-    def run(self, inputs: np.ndarray) -> np.ndarray:
-        """Any number of inputs, in chunks of at most ``max_batch``."""
-        if getattr(self, "host_in", None) is None:
-            self.allocate(tuple(inputs.shape[1:]))
-        step = self.max_batch
-        parts = [self.infer(inputs[i : i + step]) for i in range(0, len(inputs), step)]
-        return np.concatenate(parts)
-
     def _drop_graph(self) -> None:
         if self._graph is not None:
             self.cuda.destroy_graph(self._graph)
@@ -230,19 +223,3 @@ class TensorRTEngine:
             self.cuda.destroy_stream(self.stream)
         self.context = None
         self.engine = None
-
-
-def run_engine(
-    engine_path: str | Path,
-    inputs: np.ndarray,
-    plugin_library: str | Path | None = None,
-    unpool: str = "plugin",
-) -> np.ndarray:
-    """Run an engine once over (N, 3, H, W) float32 ``inputs``; returns its output on the host."""
-    engine = TensorRTEngine(
-        engine_path, plugin_library=plugin_library, unpool=unpool, use_cuda_graph=False
-    )
-    try:
-        return engine.run(np.ascontiguousarray(inputs, dtype=engine.input_dtype))
-    finally:
-        engine.close()

@@ -47,7 +47,7 @@ def eval_command(
         --data ../shared/datasets/camvid --split val --json compare.json
     """
     from edgeseg.apps.evaluate import evaluate_many
-    from edgeseg.card import atomic_write_bytes
+    from edgeseg.files import atomic_write_bytes
     from edgeseg.metrics import format_comparison, format_table, to_jsonable
     from edgeseg.plots import plot_confusion_matrix
 

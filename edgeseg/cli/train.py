@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from edgeseg.cli.options import data_option, exist_ok_option, parse_hw, run_folder
-from edgeseg.training.config import BALANCING, LOSSES, OPTIMIZERS, SCHEDULES
+from edgeseg.train.config import BALANCING, LOSSES, OPTIMIZERS, SCHEDULES
 
 
 @click.command("train")
@@ -79,8 +79,8 @@ def train_command(
     from edgeseg.checkpoint import read_checkpoint
     from edgeseg.errors import EdgesegError
     from edgeseg.metrics import format_table
-    from edgeseg.training.config import config_from_checkpoint, load_config
-    from edgeseg.training.loop import RUN_MARKERS, train
+    from edgeseg.train.config import config_from_checkpoint, load_config
+    from edgeseg.train.loop import RUN_MARKERS, train
 
     command = "edgeseg " + shlex.join(sys.argv[1:])
     payload = None

@@ -6,9 +6,9 @@ of the one preprocessing path. Evaluation items (``train=False``): the image thr
 :func:`edgeseg.preprocess.preprocess` exactly, the mask at its native resolution (metrics are
 counted at label resolution; the evaluation loop brings predictions to the mask's size).
 
-Padding rule: where a training crop extends past the image, the mask gets ``spec.ignore_index``,
-or :data:`~edgeseg.data.spec.PAD_LABEL` (255) when the dataset has no ignore index, and the image
-gets the card's mean colour (0 after normalisation). Losses (:mod:`edgeseg.losses`) and metrics
+Padding rule: where a training crop extends past the image, the mask gets ``spec.ignore_index``, or
+:data:`~edgeseg.data.spec.PAD_LABEL` (255) when the dataset has no ignore index, and the image gets
+the card's mean colour (0 after normalisation). Losses (:mod:`edgeseg.train.losses`) and metrics
 (:mod:`edgeseg.metrics`) ignore ``ignore_index`` and every label outside [0, num_classes), so
 padding never counts either way.
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import torch
 
 from edgeseg.apps.default_model import default_card, default_checkpoint, default_onnx
-from edgeseg.backends.onnxruntime import OnnxSession
+from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
 from edgeseg.checkpoint import load_model
 from edgeseg.export.parity import compare, sample_inputs
 
 
 def test_the_bundled_onnx_is_the_checkpoint_exported() -> None:
     card, metrics = default_card()
-    session = OnnxSession(default_onnx())
-    onnx_card = session.card()
+    onnx_card = OnnxRuntimeRunner(default_onnx(), with_card=True).card
     assert onnx_card.weights_sha256 == card.weights_sha256 != ""
     for field in ("architecture", "arch_args", "class_names", "palette", "input_hw", "mean"):
         assert getattr(onnx_card, field) == getattr(card, field), field
@@ -27,5 +26,6 @@ def test_the_bundled_onnx_computes_what_the_checkpoint_computes() -> None:
     inputs = sample_inputs(card, 2)
     with torch.no_grad():
         expected = model(torch.from_numpy(inputs)).numpy()
-    result = compare("bundled", "ONNX Runtime", expected, OnnxSession(default_onnx()).run(inputs))
+    actual = OnnxRuntimeRunner(default_onnx(), with_card=True).infer(inputs)
+    result = compare("bundled", "ONNX Runtime", expected, actual)
     assert result.passed, result.row()

@@ -2,8 +2,8 @@
 (function-level ones included) against the allowed arrows.
 
 core (``edgeseg/`` minus ``apps/`` and ``cli/``) imports no stage; export may import calibration;
-calibration and runtime import no other stage; ``edgeseg/apps/`` imports anything but the CLI;
-only ``edgeseg/cli/`` imports the apps. Plus the two single points the backends layer exists
+calibration, runtime and train import no other stage; ``edgeseg/apps/`` imports anything but the
+CLI; only ``edgeseg/cli/`` imports the apps. Plus the two single points the backends layer exists
 for: one module imports a CUDA binding, one place calls the plugin registry's ``load_library``.
 """
 
@@ -22,14 +22,16 @@ PACKAGE_DIRS = {
     "export": "edgeseg.export",
     "calibration": "edgeseg.calibration",
     "runtime": "edgeseg.runtime",
+    "train": "edgeseg.train",
 }
 ALLOWED = {
     "core": {"core"},
     "export": {"core", "export", "calibration"},
     "calibration": {"core", "calibration"},
     "runtime": {"core", "runtime"},
-    "apps": {"core", "export", "calibration", "runtime", "apps"},
-    "cli": {"core", "export", "calibration", "runtime", "apps", "cli"},
+    "train": {"core", "train"},
+    "apps": {"core", "export", "calibration", "runtime", "train", "apps"},
+    "cli": {"core", "export", "calibration", "runtime", "train", "apps", "cli"},
 }
 CUDA_BINDINGS = ("cuda", "pycuda")
 
@@ -63,7 +65,7 @@ def layer_of(module: str) -> str | None:
         return None
     if module == "edgeseg.__main__":  # ``python -m edgeseg``: the CLI's entry point
         return "cli"
-    for stage in ("cli", "apps", "export", "calibration", "runtime"):
+    for stage in ("cli", "apps", "export", "calibration", "runtime", "train"):
         if module == f"edgeseg.{stage}" or module.startswith(f"edgeseg.{stage}."):
             return stage
     return "core"
@@ -167,7 +169,7 @@ def test_layer_names(module: str, layer: str | None) -> None:
 
 
 def test_files_map_to_their_installed_names() -> None:
-    assert module_name(ROOT / "runtime" / "backend.py") == "edgeseg.runtime.backend"
+    assert module_name(ROOT / "runtime" / "segmenter.py") == "edgeseg.runtime.segmenter"
     assert module_name(ROOT / "export" / "plugin" / "__init__.py") == "edgeseg.export.plugin"
 
 

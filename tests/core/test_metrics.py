@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgeseg.metrics import ConfusionMatrix, boundary_f1, format_table, to_jsonable
+from edgeseg.metrics import ConfusionMatrix, format_table, to_jsonable
 
 # A 3-class case (label 11 ignored):
 #   target = 0 0 0 1 1 2 2 2 2 11
@@ -121,22 +121,3 @@ def test_format_table() -> None:
     assert lines[1].split() == ["Sky", "1.0000", "1.0000", "1.0000", "1"]
     assert lines[4].split() == ["Bicyclist", "-", "-", "-", "0"]
     assert "mean IoU:" in table and "0.5000" in table
-
-
-def test_boundary_f1() -> None:
-    target = np.zeros((40, 40), np.int64)
-    target[10:30, 10:30] = 1
-    assert boundary_f1(target, target, tolerance_px=1) == 1.0
-    shifted = np.roll(target, 2, axis=1)
-    assert boundary_f1(shifted, target, tolerance_px=2) == 1.0
-    assert boundary_f1(shifted, target, tolerance_px=1) < 0.8
-    grown = np.zeros_like(target)
-    grown[8:32, 8:32] = 1  # 2 px larger on every side
-    assert boundary_f1(grown, target, tolerance_px=2) < 1.0  # corners are 2.83 px away
-    assert boundary_f1(grown, target, tolerance_px=3) == 1.0
-    assert boundary_f1(np.zeros_like(target), target, tolerance_px=3) == 0.0  # no edge found
-    ignored = target.copy()
-    ignored[:, :5] = 255  # ignored pixels give no predicted boundary
-    noisy = shifted.copy()
-    noisy[:, :5] = 1 - noisy[:, :5]
-    assert boundary_f1(noisy, ignored, 2, num_classes=2, ignore_index=255) == 1.0

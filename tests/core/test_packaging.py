@@ -22,6 +22,7 @@ STAGES = {
     "edgeseg.export": "export",
     "edgeseg.calibration": "calibration",
     "edgeseg.runtime": "runtime",
+    "edgeseg.train": "train",
 }
 
 
@@ -60,7 +61,7 @@ def _resolve(site: Path, tmp: Path) -> dict[str, str]:
     code = (
         "import site, sys, importlib.util as u; site.addsitedir(sys.argv[1]); "
         "names = ['edgeseg', 'edgeseg.export', 'edgeseg.export.plugin', 'edgeseg.calibration', "
-        "'edgeseg.runtime']; "
+        "'edgeseg.runtime', 'edgeseg.train']; "
         "print('\\n'.join(f'{n}={u.find_spec(n).origin}' for n in names))"
     )
     result = subprocess.run(
@@ -89,7 +90,7 @@ def test_regular_wheel_installs_stages_under_edgeseg(tmp_path: Path) -> None:
     assert set(bundled) <= names
     sizes = [zipfile.ZipFile(wheel).getinfo(name).file_size for name in bundled]
     assert sum(sizes) <= 16 * 2**20, sizes
-    assert not any(n.startswith(("export/", "runtime/", "calibration/")) for n in names)
+    assert not any(n.startswith(("export/", "runtime/", "calibration/", "train/")) for n in names)
     origins = _resolve(tmp_path / "site", tmp_path)
     for name, origin in origins.items():
         assert origin.startswith(str(tmp_path / "site" / "edgeseg")), (name, origin)

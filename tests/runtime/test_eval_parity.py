@@ -16,7 +16,7 @@ import numpy as np
 from runtime_helpers import CAMVID_CLIP, write_video
 
 from edgeseg.apps.default_model import default_onnx
-from edgeseg.backends.onnxruntime import OnnxSession
+from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
 from edgeseg.evaluate import EvalSet, evaluate_predictor
 from edgeseg.runtime import OutputOptions, run_pipeline
 
@@ -45,18 +45,18 @@ def test_run_masks_equal_eval_masks_on_real_frames(tmp_path: Path) -> None:
     assert len(written) == FRAMES
 
     frames = decoded_frames(video, FRAMES)
-    session = OnnxSession(model)
+    runner = OnnxRuntimeRunner(model, with_card=True)
     blank = [np.zeros(f.shape[:2], np.uint8) for f in frames]  # labels do not enter predictions
     eval_set = EvalSet(frames, blank, [p.name for p in written])
     _, _, predicted = evaluate_predictor(
-        eval_set, session.card(), session.run, keep=list(range(FRAMES))
+        eval_set, runner.card, runner.infer, keep=list(range(FRAMES))
     )
     for path, expected in zip(written, predicted, strict=True):
         actual = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         assert actual.shape == expected.shape == frames[0].shape[:2]
         np.testing.assert_array_equal(actual, expected, err_msg=path.name)
     # The masks follow the scores between network pixels: not blocks of the network's stride.
-    card = session.card()
+    card = runner.card
     scale = frames[0].shape[0] // card.input_hw[0]
     assert scale >= 2
     blocky = cv2.resize(

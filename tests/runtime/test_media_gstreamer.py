@@ -131,7 +131,9 @@ def test_rtsp_output_is_read_back(tiny_onnx: Path, tmp_path: Path) -> None:
     python = rehearsal_python()
     port = _free_port(socket.SOCK_STREAM)
     url = f"rtsp://127.0.0.1:{port}/live"
-    clip = write_video(tmp_path / "clip.mp4", 150, (48, 64))
+    # 30 s of stream at 15 fps: the reader joins in time even on a loaded machine; the server
+    # is stopped as soon as the reader is done.
+    clip = write_video(tmp_path / "clip.mp4", 450, (48, 64))
     server = subprocess.Popen(
         [str(python), "-m", "edgeseg", "run", "--model", str(tiny_onnx), "--source", str(clip),
          "--realtime", "--headless", "--output", url],

@@ -7,8 +7,8 @@ import pytest
 from runtime_helpers import tiny_card
 
 from edgeseg.errors import EdgesegError
+from edgeseg.masks import resize_mask
 from edgeseg.runtime import Renderer, colorize, overlay, palette_bgr, select_classes
-from edgeseg.runtime.segmenter import resize_mask
 
 H, W = 17, 23  # odd on purpose
 

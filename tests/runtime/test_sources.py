@@ -10,7 +10,8 @@ from runtime_helpers import synthetic_frame
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import CorruptFrame, RetryPolicy, open_source
-from edgeseg.runtime.sources import ImageFolderSource, VideoCaptureSource, gstreamer_available
+from edgeseg.runtime.images import ImageFolderSource
+from edgeseg.runtime.sources import VideoCaptureSource, gstreamer_available
 
 
 def read_all(source) -> list:

@@ -15,18 +15,23 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from edgeseg.card import ModelCard, atomic_write_bytes
+from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
-from edgeseg.training import distributed as dist_utils
-from edgeseg.training.config import TrainConfig
-from edgeseg.training.optim import build_optimizer, build_scheduler
+from edgeseg.files import atomic_write_bytes
+from edgeseg.train import distributed as dist_utils
+from edgeseg.train.config import TrainConfig
+from edgeseg.train.optim import build_optimizer, build_scheduler
+
+if TYPE_CHECKING:
+    from edgeseg.data import AugmentConfig, DatasetSpec, Sample, SegmentationDataset
+    from edgeseg.evaluate import EvalSet
 
 #: Validation metrics recorded per epoch.
 VAL_METRICS = ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
@@ -95,7 +100,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def build_card(
-    config: TrainConfig, spec: Any, input_hw: tuple[int, int], command: str
+    config: TrainConfig, spec: DatasetSpec, input_hw: tuple[int, int], command: str
 ) -> ModelCard:
     return ModelCard(
         architecture=config.model,
@@ -131,7 +136,7 @@ class _TensorBoard:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer: Any = SummaryWriter(str(logdir))
+            self.writer: SummaryWriter | None = SummaryWriter(str(logdir))
         except ImportError:
             self.writer = None
 
@@ -159,16 +164,16 @@ class TrainState:
     train_model: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
     criterion: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: Any
-    train_set: Any
-    val_set: Any
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    train_set: SegmentationDataset
+    val_set: EvalSet
     class_weights: np.ndarray
     start_epoch: int = 1
     best_miou: float = -1.0
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-    board: Any = None
+    board: _TensorBoard | None = None
 
 
 def train(
@@ -183,7 +188,7 @@ def train(
     checkpoint (time-boxed jobs; the resume test): the schedule still spans ``config.epochs``.
 
     ``resume_from`` is :func:`edgeseg.checkpoint.read_checkpoint` of a run's ``last.pt``; its
-    config comes from :func:`edgeseg.training.config.config_from_checkpoint`.
+    config comes from :func:`edgeseg.train.config.config_from_checkpoint`.
     """
     state = prepare(config, command, resume_from)
     if resume_from is not None:
@@ -236,8 +241,8 @@ def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -
     """
     from edgeseg.data import SegmentationDataset, load_split, validate_samples
     from edgeseg.evaluate import load_eval_set
-    from edgeseg.losses import build_loss
     from edgeseg.models import create_model
+    from edgeseg.train.losses import build_loss
 
     config.validate()
     device = dist_utils.setup(resolve_device(config.device))
@@ -312,7 +317,7 @@ def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -
     )
 
 
-def _augment(config: TrainConfig) -> Any:
+def _augment(config: TrainConfig) -> AugmentConfig:
     from edgeseg.data import AugmentConfig
 
     return AugmentConfig(
@@ -426,14 +431,14 @@ def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _class_weights(
     config: TrainConfig,
-    spec: Any,
-    samples: list[Any],
+    spec: DatasetSpec,
+    samples: list[Sample],
     out: Path,
     main_rank: bool,
     payload: dict[str, Any] | None,
 ) -> np.ndarray:
     """Class weights from the training masks (stored in the checkpoint, so resume reuses them)."""
-    from edgeseg.balance import class_pixel_stats, class_weights
+    from edgeseg.train.balance import class_pixel_stats, class_weights
 
     if payload is not None and "class_weights" in payload:
         return np.asarray(payload["class_weights"], dtype=np.float32)
@@ -450,7 +455,9 @@ def _class_weights(
     return weights
 
 
-def _epoch_loader(dataset: Any, config: TrainConfig, epoch: int, world: int) -> DataLoader:
+def _epoch_loader(
+    dataset: SegmentationDataset, config: TrainConfig, epoch: int, world: int
+) -> DataLoader:
     """A loader whose order and augmentation depend only on (seed, epoch, rank)."""
     generator = torch.Generator()
     generator.manual_seed(config.seed * 100_003 + epoch)
@@ -505,7 +512,7 @@ def _train_epoch(state: TrainState, loader: DataLoader, epoch: int) -> float:
 def _final_pictures(
     out: Path,
     history: list[dict[str, Any]],
-    val_set: Any,
+    val_set: EvalSet,
     card: ModelCard,
     config: TrainConfig,
     device: str,

@@ -1,5 +1,5 @@
 """Training: configuration, optimiser and schedule, the epoch loop, and multi-GPU plumbing."""
 
-from edgeseg.training.config import TrainConfig, load_config
+from edgeseg.train.config import TrainConfig, load_config
 
 __all__ = ["TrainConfig", "load_config"]

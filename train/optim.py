@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from edgeseg.training.config import TrainConfig
+from edgeseg.train.config import TrainConfig
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

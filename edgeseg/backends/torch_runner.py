@@ -1,8 +1,8 @@
-"""PyTorch backend: training checkpoints (``.pt``), on CUDA when available, else the CPU.
+"""PyTorch's runner: training checkpoints (``.pt``), on CUDA when available, else the CPU.
 
-The only runtime module that touches torch, and only when a checkpoint is opened: torch and
-``edgeseg.checkpoint`` are imported inside :class:`TorchBackend`, so the runtime imports and runs
-ONNX files and engines on machines without torch.
+torch and ``edgeseg.checkpoint`` are imported inside :class:`TorchRunner`, only when a
+checkpoint is opened, so the runtime imports and runs ONNX files and engines on machines
+without torch.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.runner import BaseRunner
 from edgeseg.errors import missing_extra
-from edgeseg.runtime.backend import Backend, check_output
 
 
-class TorchBackend(Backend):
+class TorchRunner(BaseRunner):
     """A checkpoint's model in eval mode; FP32, CUDA if ``torch.cuda.is_available()``.
 
     :meth:`infer` returns the scores on the host on every device, so the Segmenter resizes them
@@ -36,20 +36,20 @@ class TorchBackend(Backend):
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.path = Path(path)
+        self.label = self.path.name
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         model, self.card = load_model(self.path)
         self.model = model.to(self.device).eval()
         self.output = self.card.output
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             inputs = torch.from_numpy(batch).to(self.device, non_blocking=True)
             output = self.model(inputs)
             if self.output == "logits":
                 output = output.float()
-            array = output.cpu().numpy()
-        return check_output(array, self.card, batch.shape[0], self.path.name, self.output)
+            return output.cpu().numpy()
 
     def close(self) -> None:
         self.model = None

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from edgeseg.checkpoint import read_checkpoint
-from edgeseg.training.config import config_from_checkpoint, load_config
-from edgeseg.training.loop import train
+from edgeseg.train.config import config_from_checkpoint, load_config
+from edgeseg.train.loop import train
 
 pytestmark = pytest.mark.slow  # every test trains a small SegNet
 

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeseg.balance import class_pixel_stats, class_weights
 from edgeseg.data import DatasetSpec, Sample, load_split
 from edgeseg.errors import EdgesegError
+from edgeseg.train.balance import class_pixel_stats, class_weights
 
 CAMVID_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "camvid"
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from edgeseg.errors import EdgesegError
-from edgeseg.losses import LOSSES, build_loss
+from edgeseg.train.losses import LOSSES, build_loss
 
 # One image, two classes, two pixels (1x2x1x2). Pixel 0: logits (2, 0), label 0; pixel 1:
 # logits (0, 1), label 1. Softmax: p0 = e^2/(e^2+1) = 0.880797 for its label, p1 = e/(e+1) =

@@ -1,4 +1,4 @@
-"""TensorRT backend: a serialized engine (``model.engine``) and its card in ``model.engine.json``.
+"""TensorRT's runner: a serialized engine (``model.engine``) and its card in ``model.engine.json``.
 
 Opening an engine checks, in this order, each with one line that says what to do:
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.runner import BaseRunner
 from edgeseg.backends.tensorrt import (
     check_engine_compat,
     engine_unpool,
@@ -36,23 +37,37 @@ from edgeseg.backends.tensorrt import (
     require_plugin_library,
 )
 from edgeseg.card import read_sidecar
-from edgeseg.runtime.backend import Backend, check_output
+from edgeseg.errors import EdgesegError
 
 
-class TensorRTBackend(Backend):
-    """One engine, one execution context, one stream; not thread-safe (Segmenter locks)."""
+class TensorRTRunner(BaseRunner):
+    """One engine, one execution context, one stream; not thread-safe (Segmenter locks).
+
+    ``plugin_library``: the plugin to register (default: its one documented path); the export's
+    engine check and doctor's self-test pass the one they just built with.
+    ``use_cuda_graph=False`` for a one-shot run (capturing a graph costs more than it saves).
+    """
 
     name = "tensorrt"
 
-    def __init__(self, path: str | Path, use_cuda_graph: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        plugin_library: str | Path | None = None,
+        use_cuda_graph: bool = True,
+    ) -> None:
         from edgeseg.backends.cuda import load_cuda
         from edgeseg.backends.tensorrt_engine import TensorRTEngine
 
         self.path = path = Path(path)
+        self.label = path.name
         self.card = read_sidecar(path)
         self.output = self.card.output
         unpool = engine_unpool(self.card)
-        library = require_plugin_library() if unpool == "plugin" else None
+        library = None
+        if unpool == "plugin":
+            library = Path(plugin_library) if plugin_library else require_plugin_library()
         trt = import_tensorrt()
         cuda = load_cuda()
         gpu_name, capability = cuda.device_identity()
@@ -75,8 +90,6 @@ class TensorRTBackend(Backend):
         )
         wanted = (3, *self.card.input_hw)
         if not self.engine.accepts(wanted):
-            from edgeseg.errors import EdgesegError
-
             self.engine.close()
             raise EdgesegError(
                 f"{path.name}: input {self.engine.profile[1][1:]} does not take the card's "
@@ -86,9 +99,8 @@ class TensorRTBackend(Backend):
         self.max_batch = self.engine.max_batch
         self.device = f"{gpu_name}, TensorRT {trt.__version__}, {cuda.binding}"
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        output = self.engine.infer(batch)
-        return check_output(output, self.card, batch.shape[0], self.path.name, self.output)
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        return self.engine.infer(np.ascontiguousarray(batch, dtype=self.engine.input_dtype))
 
     def close(self) -> None:
         self.engine.close()
