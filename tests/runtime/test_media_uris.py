@@ -176,3 +176,46 @@ def test_doctor_reports_the_media_paths_the_runtime_takes(tmp_path: Path) -> Non
     assert (by_name["media mp4"].status == "warn") == (chosen.note is not None)
     assert "OpenCV FFmpeg" in by_name["media decode"].detail  # no NVIDIA elements here
     assert report.facts["media"]["mp4"] == chosen.description
+
+
+def test_an_http_mjpeg_stream_is_a_source(tiny_onnx: Path) -> None:
+    """The browser view's own /stream.mjpg, read back through open_source("http://...")."""
+    import threading
+    import time
+
+    from edgeseg.runtime import ServeSink
+    from edgeseg.runtime.frames import Frame
+    from edgeseg.runtime.results import FrameResult
+    from edgeseg.runtime.stats import PipelineStats
+
+    sink = ServeSink("127.0.0.1:0", token="")
+    stop = threading.Event()
+    image = np.full((48, 64, 3), (0, 200, 0), np.uint8)
+
+    def feed() -> None:
+        stats = PipelineStats()
+        while not stop.is_set():
+            frame = Frame(image, 0, time.perf_counter(), "0")
+            sink.write(FrameResult(frame, np.zeros((2, 2), np.uint8), image, stats))
+            time.sleep(0.03)
+
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        source = open_source(f"http://127.0.0.1:{sink.port}/stream.mjpg")
+        assert source.live and source.media == "OpenCV FFmpeg"
+        frame = source.read()
+        source.close()
+    finally:
+        stop.set()
+        sink.close()
+    assert frame is not None and frame.image.shape == (48, 64, 3)
+    assert abs(int(frame.image[..., 1].mean()) - 200) < 10  # the green frame, JPEG-decoded
+
+
+def test_a_window_without_a_gui_is_one_line() -> None:
+    from edgeseg.runtime.sinks import opencv_has_gui
+
+    if opencv_has_gui():
+        pytest.skip("this OpenCV has a GUI")
+    with pytest.raises(EdgesegError, match="no GUI"):
+        open_output("display://0")
