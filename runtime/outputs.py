@@ -128,7 +128,9 @@ def open_output(uri: str | Path, context: OutputContext | None = None) -> Sink:
         raise EdgesegError(
             f"unsupported output {parsed.text}: give a file or folder, or one of {known}"
         )
-    return opener(parsed, context or OutputContext())
+    sink = opener(parsed, context or OutputContext())
+    sink.target = parsed.text
+    return sink
 
 
 def output_path(uri: str | Path) -> Path | None:

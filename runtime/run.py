@@ -182,7 +182,6 @@ def _open_sinks(
     try:
         for target in targets:
             sinks.append(open_output(target, context))
-            sinks[-1].target = target  # type: ignore[attr-defined]
         if outputs.masks is not None:
             sinks.append(MaskSink(outputs.masks))
         if outputs.stats is not None:
@@ -214,9 +213,9 @@ def _media(source: FrameSource, sinks: Sequence[Sink]) -> dict[str, str]:
     inner = getattr(source, "source", source)
     media = {"source": getattr(inner, "media", type(inner).__name__)}
     for sink in sinks:
-        target = getattr(sink, "target", None)
+        target = getattr(sink, "target", None)  # extra sinks may be any object with write()
         if target is not None:
-            media[str(target)] = getattr(sink, "description", type(sink).__name__)
+            media[target] = getattr(sink, "description", type(sink).__name__)
     return media
 
 
