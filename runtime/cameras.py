@@ -106,7 +106,8 @@ def gstreamer_missing(pipeline: str, spec: str) -> EdgesegError:
     return EdgesegError(
         f"{spec} needs an OpenCV built with GStreamer, and this one has none "
         "(cv2.getBuildInformation() says GStreamer: NO); on a Jetson use JetPack's OpenCV "
-        "(sudo apt install python3-opencv, and pip uninstall opencv-python "
+        "(nvidia-opencv or python3-opencv, seen from a --system-site-packages venv as "
+        "recipes/jetpack6.sh makes it, and pip uninstall opencv-python "
         "opencv-python-headless so they do not hide it), elsewhere an opencv-python built with "
         f"GStreamer; the pipeline it would open: {pipeline}"
     )

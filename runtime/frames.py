@@ -86,13 +86,17 @@ class FrameSource(abc.ABC):
 @contextlib.contextmanager
 def quiet_opencv() -> Iterator[None]:
     """OpenCV's own log at ERROR only, for a moment: its warnings would print beside our line."""
+    # cv2.utils.logging is missing from some system builds (Debian's 4.6, the Jetson
+    # rehearsal's); cv2.setLogLevel is the older spelling of the same switch (2 = ERROR).
     logging = getattr(cv2.utils, "logging", None)
-    if logging is None:  # Debian's OpenCV 4.6 binding has no cv2.utils.logging
+    get_level = logging.getLogLevel if logging else getattr(cv2, "getLogLevel", None)
+    set_level = logging.setLogLevel if logging else getattr(cv2, "setLogLevel", None)
+    if get_level is None or set_level is None:
         yield
         return
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    previous = get_level()
+    set_level(logging.LOG_LEVEL_ERROR if logging else 2)
     try:
         yield
     finally:
-        logging.setLogLevel(previous)
+        set_level(previous)

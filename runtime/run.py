@@ -22,6 +22,7 @@ from typing import Any
 
 from edgeseg.errors import EdgesegError
 from edgeseg.foreign_onnx import ForeignModelOptions
+from edgeseg.runtime.cameras import CSI_SIZE_HW
 from edgeseg.runtime.frames import FrameSource, RetryPolicy
 from edgeseg.runtime.images import ImageFolderSource
 from edgeseg.runtime.options import CameraOptions, OutputOptions, RenderOptions, ServeOptions
@@ -38,7 +39,7 @@ from edgeseg.runtime.sinks import MaskSink, is_frames_folder
 from edgeseg.runtime.sources import open_source
 from edgeseg.runtime.stats import StatsSnapshot
 
-DISPLAY_HW = (720, 1280)  # what a hardware scaler delivers camera frames at for a window
+DISPLAY_HW = (720, 1280)  # the most a hardware scaler delivers camera frames at for rendering
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,24 @@ def _open_run_source(
     segmenter: Segmenter,
     realtime: bool,
 ) -> FrameSource:
-    """The source, opened; a hardware scaler delivers camera frames at the model's input size,
-    or at 1280x720 when a window shows them."""
+    """The source, opened; a hardware scaler (csi://) delivers camera frames at the model's
+    input size when only masks and records are kept, at most 1280x720 when frames are shown,
+    written or streamed (never above the capture size)."""
     if isinstance(source, FrameSource):
         opened = source
     else:
-        shown = any(str(t).lower().startswith("display://") for t in outputs.targets)
-        scale_hw = DISPLAY_HW if shown else tuple(segmenter.card.input_hw)
-        opened = open_source(source, camera=camera, scale_hw=scale_hw)
+        opened = open_source(source, camera=camera, scale_hw=_scale_hw(camera, outputs, segmenter))
     return PacedSource(opened) if realtime else opened
+
+
+def _scale_hw(
+    camera: CameraOptions | None, outputs: OutputOptions, segmenter: Segmenter
+) -> tuple[int, int] | None:
+    capture = (camera.size_hw if camera else None) or CSI_SIZE_HW
+    wanted = DISPLAY_HW if outputs.targets else tuple(segmenter.card.input_hw)
+    if wanted[0] * wanted[1] >= capture[0] * capture[1]:
+        return None  # nothing to shrink: frames come at the capture size
+    return (int(wanted[0]), int(wanted[1]))
 
 
 def _output_paths(outputs: OutputOptions) -> dict[str, str | Path]:

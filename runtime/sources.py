@@ -58,6 +58,7 @@ from edgeseg.runtime.cameras import (
     v4l2_properties,
 )
 from edgeseg.runtime.frames import Frame, FrameSource, SourceLost, quiet_opencv
+from edgeseg.runtime.gst_standin import STANDIN_ENV, pipeline_to_open
 from edgeseg.runtime.gstreamer import gstreamer_available
 from edgeseg.runtime.images import ImageFolderSource, image_files
 from edgeseg.runtime.uris import MediaUri, parse_uri
@@ -120,7 +121,10 @@ class VideoCaptureSource(FrameSource):
                 ]
                 capture = cv2.VideoCapture(str(self.target), cv2.CAP_FFMPEG, params)
             elif self.kind == "gstreamer":
-                capture = cv2.VideoCapture(str(self.target), cv2.CAP_GSTREAMER)
+                pipeline = pipeline_to_open(str(self.target))
+                if pipeline != str(self.target):  # EDGESEG_GST_STANDIN=1, a rehearsal
+                    print(f"edgeseg: {STANDIN_ENV}=1, opening: {pipeline}", file=sys.stderr)
+                capture = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
             else:
                 capture = cv2.VideoCapture(str(self.target))
         if not capture.isOpened():

@@ -20,6 +20,10 @@ Markers ``gpu`` and ``tensorrt`` are checked here, once for the whole suite: a t
 ``gpu`` is skipped, with the reason, where torch sees no CUDA GPU; one marked ``tensorrt`` where
 the ``tensorrt`` module cannot be imported or there is no GPU.
 
+Every test runs in a working directory of its own, new and empty (``own_working_directory``):
+what a user left in the clone (README command 1 writes ``runs/demo``) never changes a result,
+and a command that writes to its default ``runs/...`` folder leaves nothing in the clone.
+
 The whole session runs with ``EDGESEG_CACHE_DIR`` in a temporary folder (inherited by the CLI
 subprocesses), so tests never read or fill the user's real cache (calibration inputs, the
 exported bundled model); a test that needs its own empty cache sets the variable itself.
@@ -84,6 +88,28 @@ def isolated_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         del os.environ["EDGESEG_CACHE_DIR"]
     else:
         os.environ["EDGESEG_CACHE_DIR"] = before
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clone_left_clean() -> Iterator[None]:
+    """The suite leaves no ``runs/`` in the clone: checked at the end of the session."""
+    before = (ROOT / "runs").exists()
+    yield
+    if not before and (ROOT / "runs").exists():
+        raise AssertionError(f"a test left {ROOT / 'runs'} behind: it ran outside its folder")
+
+
+@pytest.fixture(autouse=True)
+def own_working_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A new empty folder as the working directory, apart from ``tmp_path`` (which tests list)."""
+    folder = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(folder)
+    return folder
 
 
 @pytest.fixture

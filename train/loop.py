@@ -8,8 +8,6 @@ seeded by (seed, epoch), which is why a resumed run continues exactly as an unin
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 import time
@@ -25,31 +23,24 @@ from tqdm import tqdm
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
+from edgeseg.metrics import to_jsonable
+from edgeseg.torch_device import resolve_device
 from edgeseg.train import distributed as dist_utils
 from edgeseg.train.config import TrainConfig
 from edgeseg.train.optim import build_optimizer, build_scheduler
+from edgeseg.train.outputs import (
+    RUN_FILES,
+    TensorBoard,
+    final_pictures,
+    restore_rng_state,
+    rng_state,
+    write_history,
+)
+from edgeseg.train.progress import start_line, time_left
 
 if TYPE_CHECKING:
     from edgeseg.data import AugmentConfig, DatasetSpec, Sample, SegmentationDataset
     from edgeseg.evaluate import EvalSet
-
-#: Validation metrics recorded per epoch.
-VAL_METRICS = ("miou", "pixel_accuracy", "class_accuracy", "fwiou", "mean_dice")
-#: Columns of metrics.csv.
-EPOCH_FIELDS = ("epoch", "train_loss", "lr", *VAL_METRICS, "seconds")
-#: Files a run writes into its folder; any of the first three means the folder holds a run.
-RUN_FILES = (
-    "config.yaml",
-    "last.pt",
-    "best.pt",
-    "metrics.csv",
-    "metrics.json",
-    "class_weights.json",
-    "curves.png",
-    "collage.png",
-    "confusion.png",
-)
-RUN_MARKERS = RUN_FILES[:3]
 
 
 @dataclass
@@ -63,40 +54,10 @@ class TrainResult:
     card: ModelCard
 
 
-def resolve_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise EdgesegError(
-            "--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu"
-        )
-    return requested
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """Global RNG states in a form ``torch.load(weights_only=True)`` accepts."""
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [int(v) for v in np.random.get_state()[1]],  # type: ignore[index]
-        "python": [int(v) for v in random.getstate()[1]],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), 624, 0, 0.0))
-    random.setstate((3, tuple(state["python"]), None))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def build_card(
@@ -116,37 +77,6 @@ def build_card(
         license=getattr(spec, "license", ""),
         training_command=command,
     )
-
-
-def write_history(out: Path, history: list[dict[str, Any]]) -> None:
-    """Per-epoch metrics as CSV (one row an epoch) and JSON (with per-class tables)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EPOCH_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write_bytes(out / "metrics.csv", buffer.getvalue().encode())
-    records = [_jsonable(record) for record in history]
-    atomic_write_bytes(out / "metrics.json", json.dumps(records, indent=1).encode())
-
-
-class _TensorBoard:
-    """Optional TensorBoard scalars, when the tensorboard package is installed."""
-
-    def __init__(self, logdir: Path) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer: SummaryWriter | None = SummaryWriter(str(logdir))
-        except ImportError:
-            self.writer = None
-
-    def log(self, record: dict[str, Any]) -> None:
-        if self.writer is None:
-            return
-        for key in EPOCH_FIELDS[1:]:
-            if isinstance(record.get(key), int | float):
-                self.writer.add_scalar(key, record[key], record["epoch"])
-        self.writer.flush()
 
 
 @dataclass
@@ -169,11 +99,15 @@ class TrainState:
     train_set: SegmentationDataset
     val_set: EvalSet
     class_weights: np.ndarray
+    spec: DatasetSpec
+    steps_per_epoch: int
     start_epoch: int = 1
     best_miou: float = -1.0
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-    board: _TensorBoard | None = None
+    board: TensorBoard | None = None
+    #: Durations of the epochs this process ran (for the time-left estimate).
+    epoch_seconds: list[float] = field(default_factory=list)
 
 
 def train(
@@ -209,14 +143,25 @@ def train(
         state.out.mkdir(parents=True, exist_ok=True)
         _remove_orphans(state.out)
         atomic_write_bytes(state.out / "config.yaml", config.to_yaml().encode())
-        state.board = _TensorBoard(state.out / "tensorboard")
+        state.board = TensorBoard(state.out / "tensorboard")
+        tqdm.write(
+            start_line(
+                config,
+                state.card,
+                state.spec,
+                (len(state.train_set), len(state.val_set.images)),
+                state.steps_per_epoch,
+                state.start_epoch,
+                state.device,
+            )
+        )
 
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(state.start_epoch, last_epoch + 1):
         save_epoch(state, *run_epoch(state, epoch))
 
     if state.main_rank:
-        _final_pictures(state.out, state.history, state.val_set, state.card, config, state.device)
+        final_pictures(state.out, state.history, state.val_set, state.card, config, state.device)
     dist_utils.teardown()
     return TrainResult(state.out, state.best_miou, state.best_epoch, state.history, state.card)
 
@@ -314,6 +259,8 @@ def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -
         train_set=train_set,
         val_set=load_eval_set(val_samples, spec, progress=main_rank),
         class_weights=weights,
+        spec=spec,
+        steps_per_epoch=steps_per_epoch,
     )
 
 
@@ -410,23 +357,19 @@ def save_epoch(state: TrainState, record: dict[str, Any], metrics: dict[str, Any
             state.out / "best.pt",
             state.model,
             state.card,
-            {"epoch": epoch, "metrics": _jsonable(metrics), "config": config.to_dict()},
+            {"epoch": epoch, "metrics": to_jsonable(metrics), "config": config.to_dict()},
         )
     write_history(state.out, state.history)
     plot_training_curves(state.history, state.out / "curves.png")  # every epoch: kills lose nothing
     if state.board is not None:
         state.board.log(record)
+    state.epoch_seconds.append(record["seconds"])
     tqdm.write(
         f"epoch {epoch}/{config.epochs}  loss {record['train_loss']:.4f}  "
         f"val mIoU {record['miou']:.4f}  pixel acc {record['pixel_accuracy']:.4f}  "
-        f"({record['seconds']:.0f} s){'  best' if improved else ''}"
+        f"({record['seconds']:.0f} s, {time_left(state.epoch_seconds, config.epochs - epoch)})"
+        f"{'  best' if improved else ''}"
     )
-
-
-def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
-    from edgeseg.metrics import to_jsonable
-
-    return to_jsonable(metrics)
 
 
 def _class_weights(
@@ -507,39 +450,3 @@ def _train_epoch(state: TrainState, loader: DataLoader, epoch: int) -> float:
         count += 1
         bar.set_postfix(loss=f"{total / count:.4f}")
     return total / max(1, count)
-
-
-def _final_pictures(
-    out: Path,
-    history: list[dict[str, Any]],
-    val_set: EvalSet,
-    card: ModelCard,
-    config: TrainConfig,
-    device: str,
-) -> None:
-    """Prediction collage and confusion matrix of the best checkpoint on val."""
-    from edgeseg.checkpoint import load_model
-    from edgeseg.evaluate import evaluate_predictor, torch_predictor
-    from edgeseg.plots import plot_confusion_matrix, prediction_collage
-
-    best, card = load_model(out / "best.pt", device=device)
-    # Evenly spaced through the split: neighbouring frames of a video look alike.
-    count = min(config.collage_images, len(val_set.images))
-    keep = sorted({round(i * (len(val_set.images) - 1) / max(1, count - 1)) for i in range(count)})
-    metrics, matrix, predictions = evaluate_predictor(
-        val_set, card, torch_predictor(best, device), config.batch_size, keep=keep
-    )
-    prediction_collage(
-        [val_set.images[i] for i in keep],
-        [val_set.masks[i] for i in keep],
-        predictions,
-        card.palette,
-        card.ignore_index,
-        out / "collage.png",
-    )
-    plot_confusion_matrix(
-        matrix,
-        card.class_names,
-        out / "confusion.png",
-        title=f"val, best epoch (mIoU {metrics['miou']:.3f})",
-    )

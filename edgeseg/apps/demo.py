@@ -322,6 +322,18 @@ def _summary(
     }
 
 
+def check_demo_inputs(source: str | Path | None, frames: int, calib_count: int) -> None:
+    """EdgesegError, before anything is written or a run folder is claimed, for a missing or
+    unreadable ``source``, counts below 1, or missing torch/onnx (naming the extra)."""
+    from edgeseg.apps.default_model import require_export_tools
+
+    if frames < 1 or calib_count < 1:
+        raise EdgesegError("--frames and --calib-count must be at least 1")
+    if source is not None:
+        probe_video(source)
+    require_export_tools()
+
+
 def run_demo(
     out_dir: str | Path = DEFAULT_OUT,
     *,
@@ -340,14 +352,10 @@ def run_demo(
     ``out_dir/export/``, ``overlay.mp4`` and ``demo.json``. Raises EdgesegError for a missing or
     unreadable ``source`` or a missing torch/onnx, before any slow step.
     """
-    from edgeseg.apps.default_model import default_card, default_checkpoint, require_export_tools
+    from edgeseg.apps.default_model import default_card, default_checkpoint
 
     started = time.perf_counter()
-    if frames < 1 or calib_count < 1:
-        raise EdgesegError("--frames and --calib-count must be at least 1")
-    if source is not None:
-        probe_video(source)
-    require_export_tools()
+    check_demo_inputs(source, frames, calib_count)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = default_checkpoint()

@@ -30,11 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg import __version__
-from edgeseg.errors import EdgesegError
+from edgeseg.installs import MODULE_FIXES, system_opencv
 
 STATUSES = ("ok", "warn", "fail", "skip")
 #: Import names of distributions whose names differ.
-IMPORT_NAMES = {"opencv-python-headless": "cv2", "pyyaml": "yaml", "onnxruntime-gpu": "onnxruntime"}
+IMPORT_NAMES = {
+    "opencv-python-headless": "cv2",
+    "pyyaml": "yaml",
+    "onnxruntime-gpu": "onnxruntime",
+    "cuda-python": "cuda",
+}
+#: Extras doctor does not report on (the test and lint tools).
+QUIET_EXTRAS = ("dev", "all")
 
 
 @dataclass
@@ -147,15 +154,13 @@ def check_python(report: DoctorReport) -> None:
 def check_extras(report: DoctorReport) -> None:
     """An extra whose packages are all installed must import at the versions it asks for."""
     for extra, requirements in sorted(extras_requirements().items()):
+        if extra in QUIET_EXTRAS:
+            continue
         installed = {name: _installed(name) for name, _ in requirements}
         if not all(installed.values()):
             missing = ", ".join(n for n, v in installed.items() if v is None)
-            status = "skip" if not any(installed.values()) else "warn"
             report.add(
-                f"extra [{extra}]",
-                status,
-                f"not installed (missing {missing})",
-                f"pip install 'edgeseg[{extra}]' if you need it",
+                f"extra [{extra}]", "skip", f"not installed (missing {missing})", _extra_fix(extra)
             )
             continue
         problems = []
@@ -173,6 +178,17 @@ def check_extras(report: DoctorReport) -> None:
             "; ".join(problems) or ", ".join(f"{n} {v}" for n, v in installed.items()),
             f"pip install --upgrade --force-reinstall 'edgeseg[{extra}]'",
         )
+
+
+def _extra_fix(extra: str) -> str:
+    """What to do about an extra that is not installed; where a system OpenCV is (a Jetson), not
+    what would hide it."""
+    system = system_opencv()
+    if extra == "opencv" and system is not None:
+        return f"none needed: the system OpenCV ({system}) is used; a pip one would hide it"
+    if extra in ("export", "train") and system is not None:
+        return MODULE_FIXES["torch"]
+    return f"pip install 'edgeseg[{extra}]' if you need it"
 
 
 def check_jetson(report: DoctorReport, release_file: Path = Path("/etc/nv_tegra_release")) -> None:
@@ -201,23 +217,44 @@ def check_jetson(report: DoctorReport, release_file: Path = Path("/etc/nv_tegra_
 
 
 def check_gpu(report: DoctorReport) -> None:
-    from edgeseg.backends.cuda import load_cuda
+    """The GPU through the first CUDA binding that works; each one that failed is named with its
+    CUDA error, the driver's CUDA version beside it, and the fix (``cuda-python<13`` on a 12.x
+    driver)."""
+    from edgeseg.backends.cuda import driver_cuda_version, probe_cuda
+    from edgeseg.backends.cuda_errors import first_fix, unavailable_message
 
     driver = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
     driver_text = f", driver {driver.strip().splitlines()[0]}" if driver else ""
-    try:
-        cuda = load_cuda()
-        info = cuda.info()
-    except EdgesegError as exc:
+    attempts, cuda = probe_cuda()
+    if cuda is not None:
+        try:
+            info = cuda.info()
+        except Exception as exc:  # a binding that finds the GPU but cannot describe it
+            report.facts["gpu"] = None
+            report.add(
+                "gpu",
+                "warn",
+                f"{cuda.binding} finds a GPU but cannot describe it: {type(exc).__name__}: {exc}",
+                "please report it with this output (edgeseg doctor --json)",
+            )
+            return
+    if cuda is None:
         report.facts["gpu"] = None
-        on_gpu_machine = bool(driver) or report.facts.get("jetson")
+        driver_cuda = driver_cuda_version()
+        on_gpu_machine = bool(driver) or bool(driver_cuda) or bool(report.facts.get("jetson"))
+        if not on_gpu_machine:
+            report.add(
+                "gpu",
+                "skip",
+                "no NVIDIA GPU (no driver, not a Jetson)",
+                "no NVIDIA GPU here: ONNX Runtime runs on the CPU; TensorRT needs an NVIDIA GPU",
+            )
+            return
         report.add(
             "gpu",
-            "warn" if on_gpu_machine else "skip",
-            f"{exc}{driver_text}" if on_gpu_machine else "no NVIDIA GPU (no driver, not a Jetson)",
-            "pip install cuda-python (a CUDA binding for the TensorRT runtime)"
-            if on_gpu_machine
-            else "no NVIDIA GPU here: ONNX Runtime runs on the CPU; TensorRT needs an NVIDIA GPU",
+            "warn",
+            f"{unavailable_message(attempts, driver_cuda)}{driver_text}",
+            first_fix(attempts, driver_cuda),
         )
         return
     report.facts["gpu"] = info
@@ -234,13 +271,14 @@ def check_gpu(report: DoctorReport) -> None:
 
 def run_doctor(self_test: bool = True) -> DoctorReport:
     """Every check, in order (see the module doc); ``self_test=False`` skips the engine builds."""
-    from edgeseg.apps import doctor_engines, doctor_media, doctor_selftest
+    from edgeseg.apps import doctor_engines, doctor_jetson, doctor_media, doctor_selftest
 
     report = DoctorReport()
     steps: list[Callable[[DoctorReport], None]] = [
         check_python,
         check_extras,
         check_jetson,
+        doctor_jetson.check_power,
         check_gpu,
         doctor_engines.check_torch,
         doctor_engines.check_onnxruntime,
@@ -249,8 +287,14 @@ def run_doctor(self_test: bool = True) -> DoctorReport:
     ]
     if self_test:
         steps.append(doctor_selftest.run_selftest)
-    steps += [doctor_media.check_opencv, doctor_media.check_cameras, doctor_media.check_display]
-    steps.append(doctor_media.check_media_paths)
+    steps += [
+        doctor_media.check_opencv,
+        doctor_jetson.check_gstreamer,
+        doctor_jetson.check_argus,
+        doctor_media.check_cameras,
+        doctor_media.check_display,
+        doctor_media.check_media_paths,
+    ]
     for step in steps:
         try:
             step(report)

@@ -129,7 +129,7 @@ def run_selftest(report: Any) -> None:
             import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
         except ImportError:
-            missing = "the export extra (onnx, onnxruntime): pip install 'edgeseg[export]'"
+            missing = "onnx and onnxruntime: pip install 'edgeseg[engine,onnx]' (no torch)"
     if missing:
         report.add("self-test", "skip", f"needs {missing}", "see the lines above")
         return
@@ -151,10 +151,16 @@ def run_selftest(report: Any) -> None:
                     continue
                 try:
                     detail = _one(Path(folder), major, precision, unpool, library)
-                except EdgesegError as exc:
-                    report.add(name, "fail", str(exc), _fix(unpool))
+                except Exception as exc:  # a failing engine must not hide the next one
+                    text = (
+                        str(exc)
+                        if isinstance(exc, EdgesegError)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
+                    report.add(name, "fail", text.replace("\n", " "), _fix(unpool))
                     continue
-                report.add(name, "ok", detail)
+                power = report.facts.get("power")  # the Jetson's power mode and clocks
+                report.add(name, "ok", f"{detail}; {power}" if power else detail)
 
 
 def _fix(unpool: str) -> str:

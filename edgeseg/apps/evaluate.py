@@ -29,7 +29,7 @@ def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
     return runner.infer, runner.card
 
 
-def predictor_for(artifact: str | Path, device: str = "cpu") -> tuple[Predictor, ModelCard]:
+def predictor_for(artifact: str | Path, device: str = "auto") -> tuple[Predictor, ModelCard]:
     """A predictor for a checkpoint (``.pt``/``.pth``) or an ONNX file, with its model card."""
     path = Path(artifact)
     if not path.is_file():
@@ -37,7 +37,9 @@ def predictor_for(artifact: str | Path, device: str = "cpu") -> tuple[Predictor,
     if path.suffix == ".onnx":
         return onnx_predictor(path)
     from edgeseg.checkpoint import load_model
+    from edgeseg.torch_device import resolve_device
 
+    device = resolve_device(device)
     model, card = load_model(path, device=device)
     return torch_predictor(model, device), card
 
@@ -47,7 +49,7 @@ def evaluate_many(
     data: str | Path,
     split: str = "val",
     batch_size: int = 4,
-    device: str = "cpu",
+    device: str = "auto",
     limit: int | None = None,
     progress: bool = True,
 ) -> list[tuple[dict[str, Any], np.ndarray, ModelCard]]:

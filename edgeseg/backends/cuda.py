@@ -2,7 +2,8 @@
 is installed; the one module in edgeseg that imports one. Tried in this order:
 
 1. cuda-python (``cuda.bindings.runtime``, or ``cuda.cudart`` before 12.6), what NVIDIA's own
-   TensorRT samples use;
+   TensorRT samples use; its major version must not exceed the driver's CUDA (13.x needs a CUDA
+   13 driver: on JetPack 6, ``cuda-python<13``);
 2. pycuda;
 3. torch built with CUDA (an export machine often has it and nothing else): buffers, pinned
    memory and streams through torch's allocator, no CUDA graphs.
@@ -12,110 +13,49 @@ context, current in every thread), and pycuda retains that same primary context 
 around each call, so inference may run on a thread other than the one that loaded the engine.
 CUDA graph capture is offered through cuda-python only; the others run without graphs.
 
+A binding that imports but fails (cuda-python 13 on a CUDA 12 driver) does not end the search:
+each attempt is recorded (:func:`probe_cuda`) and the next binding tried; when none works, the
+one line names each failure by its CUDA error with the driver's CUDA version and the fix
+(:mod:`edgeseg.backends.cuda_errors`, where that decision is tested with recorded codes).
+
 Not exercised in CI (no GPU there); a GPU machine runs it through the ``gpu`` tests.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-from collections.abc import Iterator
-from dataclasses import dataclass
+import importlib.metadata as metadata
 from typing import Any
 
 import numpy as np
 
+from edgeseg.backends.cuda_api import CudaApi, GpuInfo
+from edgeseg.backends.cuda_fallbacks import PyCudaApi, TorchCudaApi
 from edgeseg.errors import EdgesegError
 
-NO_BINDING = (
-    "no CUDA binding for Python: install cuda-python (pip install cuda-python), pycuda, or "
-    "torch with CUDA; TensorRT engines are built and run on the machine's GPU"
+__all__ = [
+    "NO_BINDING",
+    "NO_GPU",
+    "CudaApi",
+    "CudaUnavailable",
+    "GpuInfo",
+    "load_cuda",
+    "probe_cuda",
+]
+
+# The decision (which error, which fix) lives apart from the bindings; NO_GPU, NO_BINDING and
+# version_text are re-exported from here.
+from edgeseg.backends.cuda_errors import (
+    ABSENT,
+    FAILED,
+    NO_BINDING,
+    NO_DEVICE,
+    NO_GPU,
+    BindingAttempt,
+    error_name,
+    unavailable_message,
+    version_text,
 )
-NO_GPU = "no CUDA GPU found: TensorRT engines are built and run on the GPU that will use them"
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    """Device 0 as an engine card records it."""
-
-    name: str
-    compute_capability: str  # "8.7"
-    cuda_runtime: str  # "12.6"
-
-
-def version_text(code: int) -> str:
-    """CUDA's integer version -> text: 12060 -> "12.6"."""
-    return f"{code // 1000}.{(code % 1000) // 10}"
-
-
-class CudaApi:
-    """The operations the TensorRT backend needs; one subclass per binding."""
-
-    binding = ""
-    supports_graphs = False
-
-    def activate(self) -> contextlib.AbstractContextManager[None]:
-        """Make the shared CUDA context current on this thread for the ``with`` block."""
-        return contextlib.nullcontext()
-
-    def create_stream(self) -> Any:
-        raise NotImplementedError
-
-    def stream_handle(self, stream: Any) -> int:
-        """The ``cudaStream_t`` as an int, what ``execute_async_v3`` takes."""
-        raise NotImplementedError
-
-    def device_alloc(self, nbytes: int) -> tuple[int, Any]:
-        """(device pointer, owner); the memory lives as long as ``owner`` is passed to free."""
-        raise NotImplementedError
-
-    def device_free(self, owner: Any) -> None:
-        raise NotImplementedError
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """A page-locked host array (async copies need it); freed with :meth:`pinned_free`."""
-        raise NotImplementedError
-
-    def pinned_free(self, array: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def copy_to_device_async(self, device_ptr: int, host: np.ndarray, nbytes: int, stream) -> None:
-        raise NotImplementedError
-
-    def copy_to_host_async(self, host: np.ndarray, device_ptr: int, nbytes: int, stream) -> None:
-        raise NotImplementedError
-
-    def synchronize(self, stream: Any) -> None:
-        raise NotImplementedError
-
-    def destroy_stream(self, stream: Any) -> None:
-        raise NotImplementedError
-
-    def device_identity(self) -> tuple[str, str]:
-        """(GPU name, compute capability as ``"8.7"``) of the current device."""
-        raise NotImplementedError
-
-    def runtime_version(self) -> str:
-        """The CUDA runtime's version, ``"12.6"``."""
-        raise NotImplementedError
-
-    def info(self) -> GpuInfo:
-        name, capability = self.device_identity()
-        return GpuInfo(name, capability, self.runtime_version())
-
-    # CUDA graphs (``supports_graphs`` only)
-    def begin_capture(self, stream: Any) -> None:
-        raise NotImplementedError
-
-    def end_capture(self, stream: Any) -> Any:
-        """End the capture and return an instantiated graph; raises RuntimeError on failure."""
-        raise NotImplementedError
-
-    def launch_graph(self, graph: Any, stream: Any) -> None:
-        raise NotImplementedError
-
-    def destroy_graph(self, graph: Any) -> None:
-        raise NotImplementedError
 
 
 class _CudaPython(CudaApi):
@@ -210,174 +150,112 @@ class _CudaPython(CudaApi):
         self.rt.cudaGraphExecDestroy(graph)
 
 
-class _PyCuda(CudaApi):
-    binding = "pycuda"
-    supports_graphs = False
+class CudaUnavailable(EdgesegError):
+    """No binding works: the one line, plus each attempt and the driver's CUDA for doctor."""
 
-    def __init__(self, driver: Any) -> None:
-        self.cuda = driver
-        driver.init()
-        self.context = driver.Device(0).retain_primary_context()
-
-    @contextlib.contextmanager
-    def _activated(self) -> Iterator[None]:
-        self.context.push()
-        try:
-            yield
-        finally:
-            self.cuda.Context.pop()
-
-    def activate(self) -> contextlib.AbstractContextManager[None]:
-        return self._activated()
-
-    def create_stream(self) -> Any:
-        return self.cuda.Stream()
-
-    def stream_handle(self, stream: Any) -> int:
-        return int(stream.handle)
-
-    def device_alloc(self, nbytes: int) -> tuple[int, Any]:
-        allocation = self.cuda.mem_alloc(max(1, nbytes))
-        return int(allocation), allocation
-
-    def device_free(self, owner: Any) -> None:
-        owner.free()
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        return self.cuda.pagelocked_empty(shape, dtype)
-
-    def pinned_free(self, array: np.ndarray) -> None:
-        base = getattr(array, "base", None)
-        if base is not None and hasattr(base, "free"):
-            base.free()
-
-    def copy_to_device_async(self, device_ptr: int, host: np.ndarray, nbytes: int, stream) -> None:
-        flat = host.reshape(-1).view(np.uint8)[:nbytes]
-        self.cuda.memcpy_htod_async(device_ptr, flat, stream)
-
-    def copy_to_host_async(self, host: np.ndarray, device_ptr: int, nbytes: int, stream) -> None:
-        flat = host.reshape(-1).view(np.uint8)[:nbytes]
-        self.cuda.memcpy_dtoh_async(flat, device_ptr, stream)
-
-    def synchronize(self, stream: Any) -> None:
-        stream.synchronize()
-
-    def destroy_stream(self, stream: Any) -> None:
-        del stream
-
-    def device_identity(self) -> tuple[str, str]:
-        device = self.cuda.Device(0)
-        major, minor = device.compute_capability()
-        return device.name(), f"{major}.{minor}"
-
-    def runtime_version(self) -> str:
-        return ".".join(str(v) for v in self.cuda.get_version()[:2])
+    def __init__(self, attempts: list[BindingAttempt], driver_cuda: str) -> None:
+        super().__init__(unavailable_message(attempts, driver_cuda))
+        self.attempts, self.driver_cuda = attempts, driver_cuda
 
 
-class _TorchCuda(CudaApi):
-    """torch's allocator and streams behind the same operations; no CUDA graphs."""
-
-    binding = "torch"
-    supports_graphs = False
-
-    def __init__(self, torch: Any) -> None:
-        self.torch = torch
-        self._owners: dict[int, Any] = {}
-
-    def _bytes(self, pointer: int, nbytes: int) -> Any:
-        return self._owners[pointer][:nbytes]
-
-    def create_stream(self) -> Any:
-        return self.torch.cuda.Stream()
-
-    def stream_handle(self, stream: Any) -> int:
-        return int(stream.cuda_stream)
-
-    def device_alloc(self, nbytes: int) -> tuple[int, Any]:
-        tensor = self.torch.empty(max(1, nbytes), dtype=self.torch.uint8, device="cuda")
-        self._owners[tensor.data_ptr()] = tensor
-        return tensor.data_ptr(), tensor
-
-    def device_free(self, owner: Any) -> None:
-        self._owners.pop(owner.data_ptr(), None)
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        nbytes = max(1, int(np.prod(shape)) * dtype.itemsize)
-        tensor = self.torch.empty(nbytes, dtype=self.torch.uint8, pin_memory=True)
-        array = tensor.numpy()[: int(np.prod(shape)) * dtype.itemsize].view(dtype).reshape(shape)
-        self._owners[array.__array_interface__["data"][0]] = tensor
-        return array
-
-    def pinned_free(self, array: np.ndarray) -> None:
-        self._owners.pop(array.__array_interface__["data"][0], None)
-
-    def _host_bytes(self, host: np.ndarray, nbytes: int) -> Any:
-        pinned = self._owners.get(host.__array_interface__["data"][0])
-        if pinned is not None:
-            return pinned[:nbytes]
-        return self.torch.from_numpy(host.reshape(-1).view(np.uint8)[:nbytes])
-
-    def copy_to_device_async(self, device_ptr: int, host: np.ndarray, nbytes: int, stream) -> None:
-        with self.torch.cuda.stream(stream):
-            self._bytes(device_ptr, nbytes).copy_(self._host_bytes(host, nbytes), True)
-
-    def copy_to_host_async(self, host: np.ndarray, device_ptr: int, nbytes: int, stream) -> None:
-        with self.torch.cuda.stream(stream):
-            self._host_bytes(host, nbytes).copy_(self._bytes(device_ptr, nbytes), True)
-
-    def synchronize(self, stream: Any) -> None:
-        stream.synchronize()
-
-    def destroy_stream(self, stream: Any) -> None:
-        del stream
-
-    def device_identity(self) -> tuple[str, str]:
-        major, minor = self.torch.cuda.get_device_capability(0)
-        return self.torch.cuda.get_device_name(0), f"{major}.{minor}"
-
-    def runtime_version(self) -> str:
-        return str(self.torch.version.cuda)
-
-
-def _torch_cuda() -> CudaApi | None:
+def driver_cuda_version() -> str:
+    """The CUDA version the driver runs ("12.6"), from libcuda itself (``cuDriverGetVersion``),
+    which answers whatever binding is installed; "" where there is no driver."""
     try:
-        import torch
-    except ImportError:
-        return None
-    if torch.version.cuda is None or not torch.cuda.is_available():
-        return None
-    return _TorchCuda(torch)
+        libcuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return ""
+    version = ctypes.c_int(0)
+    if libcuda.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return ""
+    return version_text(version.value)
 
 
-def load_cuda() -> CudaApi:
-    """The installed CUDA binding: cuda-python, pycuda, then torch's CUDA; EdgesegError (naming
-    what to install, or that there is no GPU) when none works."""
+def _distribution_version(*names: str) -> str:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+def _try_cuda_python() -> tuple[BindingAttempt, CudaApi | None]:
+    version = _distribution_version("cuda-python", "cuda-bindings")
     try:
         from cuda.bindings import runtime as cudart
     except ImportError:
         try:
             from cuda import cudart  # cuda-python before 12.6
         except ImportError:
-            cudart = None
-    if cudart is not None:
+            return BindingAttempt("cuda-python", ABSENT, version), None
+    try:
+        _, built = cudart.cudaRuntimeGetVersion()
+        built_for = version_text(int(built or 0))
+    except Exception:  # an older binding without it: the package version says enough
+        built_for = ""
+    try:
         error, *count = cudart.cudaGetDeviceCount()  # no driver fails here, not at import
-        if int(error) != 0 or not count or count[0] < 1:
-            raise EdgesegError(NO_GPU)
-        return _CudaPython(cudart)
+    except Exception as exc:  # a binding that imports but cannot even call (a missing libcuda)
+        return BindingAttempt("cuda-python", FAILED, version, _one_line(exc), built_for), None
+    if int(error) == 0 and count and count[0] >= 1:
+        return BindingAttempt("cuda-python", "works", version, "", built_for), _CudaPython(cudart)
+    name = error_name(int(error))
+    outcome = NO_DEVICE if name in ("cudaErrorNoDevice", "cudaSuccess") else FAILED
+    return BindingAttempt("cuda-python", outcome, version, name, built_for), None
+
+
+def _try_pycuda() -> tuple[BindingAttempt, CudaApi | None]:
+    version = _distribution_version("pycuda")
     try:
         import pycuda.driver as driver
     except ImportError:
-        driver = None
-    if driver is not None:
-        try:
-            return _PyCuda(driver)
-        except driver.Error as exc:
-            raise EdgesegError(f"{NO_GPU} (pycuda: {exc})") from None
-    torch_api = _torch_cuda()
-    if torch_api is not None:
-        return torch_api
-    raise EdgesegError(NO_BINDING)
+        return BindingAttempt("pycuda", ABSENT, version), None
+    try:
+        return BindingAttempt("pycuda", "works", version), PyCudaApi(driver)
+    except Exception as exc:  # pycuda.driver.Error and whatever its build raises
+        outcome = NO_DEVICE if "no CUDA-capable device" in str(exc) else FAILED
+        return BindingAttempt("pycuda", outcome, version, _one_line(exc)), None
+
+
+def _try_torch() -> tuple[BindingAttempt, CudaApi | None]:
+    try:
+        import torch
+    except ImportError:
+        return BindingAttempt("torch", ABSENT), None
+    version = str(torch.__version__)
+    if torch.version.cuda is None:
+        return BindingAttempt("torch", ABSENT, version, "CPU-only build"), None
+    if not torch.cuda.is_available():
+        return BindingAttempt("torch", NO_DEVICE, version, "no GPU", str(torch.version.cuda)), None
+    attempt = BindingAttempt("torch", "works", version, "", str(torch.version.cuda))
+    return attempt, TorchCudaApi(torch)
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".replace("\n", " ")[:200]
+
+
+def probe_cuda() -> tuple[list[BindingAttempt], CudaApi | None]:
+    """Each binding in turn until one works: (the attempts so far, the working API or None).
+    A binding that imports but fails is recorded and the next one is tried."""
+    attempts = []
+    for attempt_binding in (_try_cuda_python, _try_pycuda, _try_torch):
+        attempt, api = attempt_binding()
+        attempts.append(attempt)
+        if api is not None:
+            return attempts, api
+    return attempts, None
+
+
+def load_cuda() -> CudaApi:
+    """The first CUDA binding that works: cuda-python, pycuda, then torch's CUDA.
+    :class:`CudaUnavailable` (an EdgesegError: one line naming each failure by its CUDA error,
+    the driver's CUDA beside the binding's, and the fix) when none does."""
+    attempts, api = probe_cuda()
+    if api is None:
+        raise CudaUnavailable(attempts, driver_cuda_version())
+    return api
 
 
 def gpu_info() -> GpuInfo:

@@ -184,10 +184,19 @@ class OnnxRuntimeRunner(BaseRunner):
         return card_from_onnx_metadata(metadata, self.source)
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        """The graph's single output for at most ``max_batch`` inputs."""
+        """The graph's single output for at most ``max_batch`` inputs; a static-batch graph's
+        last, shorter chunk is padded with zeros to the graph's batch and the padding dropped.
+        An NHWC graph (a foreign one) gets its input transposed and NHWC scores back."""
         if self._nhwc_in:
             batch = np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
-        output = self.session.run([self.output_name], {self.input_name: batch})[0]
+        fixed = self.fixed_batch
+        if fixed is not None and len(batch) < fixed:
+            pad = np.zeros((fixed - len(batch), *batch.shape[1:]), batch.dtype)
+            padded = np.concatenate([batch, pad])
+            output = self.session.run([self.output_name], {self.input_name: padded})[0]
+            output = output[: len(batch)]
+        else:
+            output = self.session.run([self.output_name], {self.input_name: batch})[0]
         if self._nhwc_out and output.ndim == 4:
             output = output.transpose(0, 3, 1, 2)
         return output

@@ -58,8 +58,10 @@ def demo_command(
       edgeseg demo
       edgeseg demo --source ../shared/datasets/camvid/clip_val.mp4 --out runs/demo-camvid
     """
-    from edgeseg.apps.demo import run_demo
+    from edgeseg.apps.demo import check_demo_inputs, run_demo
     from edgeseg.cli.run import _Progress
+
+    check_demo_inputs(source, frames, calib_count)  # before a run folder is claimed or named
 
     def progress(total: int) -> Any:
         bar = _Progress(max_frames=total)

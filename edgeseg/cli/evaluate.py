@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgeseg.cli.options import data_option
+from edgeseg.cli.options import data_option, device_option
 
 
 @click.command("eval")
@@ -21,7 +21,7 @@ from edgeseg.cli.options import data_option
     help="Confusion-matrix PNG (one model).  [default: beside --json, or confusion_<split>.png]",
 )
 @click.option("--batch-size", default=4, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option()
 @click.option("--limit", type=int, help="Evaluate only the first N images.")
 def eval_command(
     artifacts: tuple[str, ...],

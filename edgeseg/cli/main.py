@@ -101,9 +101,18 @@ def os_error_line(exc: OSError) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
-        cli.main(args=argv, prog_name="edgeseg", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="edgeseg", standalone_mode=False)
     except EdgesegError as exc:
         fail(str(exc).replace("\n", " "))
+    except ImportError as exc:
+        # An optional module that is missing or broken (onnx, cv2 against numpy 2): one line
+        # naming the extra or recipe; any other import failure is a bug.
+        from edgeseg.installs import missing_module_line
+
+        line = missing_module_line(exc)
+        if line is None:
+            raise
+        fail(line)
     except OSError as exc:
         line = os_error_line(exc)
         if line is None:
@@ -129,3 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         interrupted(exc)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    # Without standalone mode, click returns a command's Exit code (edgeseg doctor's 1)
+    # instead of exiting with it.
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

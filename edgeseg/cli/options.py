@@ -37,6 +37,16 @@ def data_option(required: bool = True) -> Callable[[Any], Any]:
     )
 
 
+def device_option(default: str | None = "auto") -> Callable[[Any], Any]:
+    """``--device``, one rule for every command that runs PyTorch (train, eval).
+
+    ``default=None`` leaves the value unset, for a command whose ``--config`` file may set it
+    (the help still shows the default that then applies, auto)."""
+    from edgeseg.torch_device import DEVICE_HELP
+
+    return click.option("--device", default=default, help=f"{DEVICE_HELP}  [default: auto]")
+
+
 def exist_ok_option() -> Callable[[Any], Any]:
     return click.option(
         "--exist-ok",

@@ -88,7 +88,8 @@ def _info(message: str) -> None:
     type=click.Path(dir_okay=False),
     help="Model artifact: checkpoint (.pt), ONNX file (.onnx) or TensorRT engine "
     "(.engine with its .engine.json card).  [default: the bundled demo model, SegNet "
-    "width 0.25 on CamVid, exported to ONNX once into the user cache (needs torch)]",
+    "width 0.25 on CamVid: its ONNX file (no torch needed), or its checkpoint with "
+    "--backend torch]",
 )
 @click.option(
     "--source",

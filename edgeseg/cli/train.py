@@ -9,14 +9,31 @@ from pathlib import Path
 
 import click
 
-from edgeseg.cli.options import data_option, exist_ok_option, parse_hw, run_folder
-from edgeseg.train.config import BALANCING, LOSSES, OPTIMIZERS, SCHEDULES
+from edgeseg.cli.options import data_option, device_option, exist_ok_option, parse_hw, run_folder
+from edgeseg.train.config import (
+    BALANCING,
+    DEFAULT_INPUT_HW,
+    DEFAULT_LR,
+    DEFAULT_WIDTH,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+)
+
+#: The defaults the help states (flags left unset fall back to --config, then to these).
+DEFAULTS = TrainConfig()
 
 
 @click.command("train")
 @data_option(required=False)
-@click.option("--model", help="Architecture: segnet or segnet-basic.  [default: segnet]")
-@click.option("--width", type=float, help="Channel width multiplier for segnet (e.g. 0.25).")
+@click.option("--model", help=f"Architecture: segnet or segnet-basic.  [default: {DEFAULTS.model}]")
+@click.option(
+    "--width",
+    type=float,
+    help="Channel width multiplier for segnet: 1 is the paper's SegNet, 0.25 has 1/16 of its "
+    f"compute.  [default: {DEFAULT_WIDTH}]",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -28,26 +45,64 @@ from edgeseg.train.config import BALANCING, LOSSES, OPTIMIZERS, SCHEDULES
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
-    help="YAML file of training options; flags override it.",
+    help="YAML file of training options (the keys of a run's config.yaml); flags override it.",
 )
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int)
+@click.option("--epochs", type=click.IntRange(min=1), help=f"Epochs.  [default: {DEFAULTS.epochs}]")
 @click.option(
-    "--input-size", "input_size", help="Network input HEIGHTxWIDTH (default: image size)."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help=f"Images per step.  [default: {DEFAULTS.batch_size}]",
 )
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS))
-@click.option("--lr", type=float, help="Base learning rate (default: SGD 0.01, AdamW 0.001).")
-@click.option("--schedule", type=click.Choice(SCHEDULES))
-@click.option("--loss", type=click.Choice(LOSSES))
-@click.option("--class-balance", type=click.Choice(BALANCING))
+@click.option(
+    "--input-size",
+    "input_size",
+    help="Network input HEIGHTxWIDTH; training crops are resized to it.  "
+    f"[default: {'x'.join(map(str, DEFAULT_INPUT_HW))}]",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(OPTIMIZERS),
+    help=f"sgd (momentum 0.9, the paper's) or adamw.  [default: {DEFAULTS.optimizer}]",
+)
+@click.option(
+    "--lr",
+    type=float,
+    help="Base learning rate.  [default: "
+    + ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LR.items())
+    + "]",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(SCHEDULES),
+    help="Learning-rate schedule after one warm-up epoch: poly (power 0.9) or cosine, per step."
+    f"  [default: {DEFAULTS.schedule}]",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(LOSSES),
+    help="ce; ohem (hardest pixels); focal; dice; ce+dice (thin structures such as cracks).  "
+    f"[default: {DEFAULTS.loss}]",
+)
+@click.option(
+    "--class-balance",
+    type=click.Choice(BALANCING),
+    help="Class weights of the loss from the training masks: median frequency, its square "
+    f"root, inverse frequency, or none.  [default: {DEFAULTS.class_balance}]",
+)
 @click.option(
     "--vgg-weights",
     type=click.Path(dir_okay=False),
-    help="torchvision VGG16-BN ImageNet weights file to initialise the encoder.",
+    help="torchvision VGG16-BN ImageNet weights file to initialise the encoder (--width 1).",
 )
-@click.option("--device", help="auto, cpu, cuda or cuda:N.  [default: auto]")
-@click.option("--workers", type=int, help="Data-loading processes.")
-@click.option("--seed", type=int)
+@device_option(default=None)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help=f"Data-loading processes (0: in the main process).  [default: {DEFAULTS.workers}]",
+)
+@click.option(
+    "--seed", type=int, help=f"Seed of shuffling and augmentation.  [default: {DEFAULTS.seed}]"
+)
 @click.option("--limit-train", type=int, help="Use only the first N training images.")
 @click.option("--limit-val", type=int, help="Use only the first N validation images.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA.  [default: on]")
@@ -68,9 +123,12 @@ def train_command(
 
     \b
     Examples:
-      edgeseg train --data ../shared/datasets/camvid --model segnet --epochs 100 --out runs/camvid
-      edgeseg train --data ../shared/datasets/camvid --width 0.25 --input-size 180x240 --epochs 30
+      edgeseg train --data ../shared/datasets/camvid --epochs 3 --out runs/camvid-short
+      edgeseg train --data ../shared/datasets/camvid --out runs/camvid
       edgeseg train --resume runs/camvid/last.pt --epochs 120
+
+    The defaults are the bundled model's recipe (docs/training.md): SegNet width 0.25 at
+    180x240, AdamW 2e-3, cosine, batch 8, sqrt-median class balance, 100 epochs.
 
     A run never overwrites another: --out naming a folder that holds a run writes to the next
     free name (runs/camvid2), unless --exist-ok. --resume writes beside the checkpoint it
@@ -80,7 +138,8 @@ def train_command(
     from edgeseg.errors import EdgesegError
     from edgeseg.metrics import format_table
     from edgeseg.train.config import config_from_checkpoint, load_config
-    from edgeseg.train.loop import RUN_MARKERS, train
+    from edgeseg.train.loop import train
+    from edgeseg.train.outputs import RUN_MARKERS
 
     command = "edgeseg " + shlex.join(sys.argv[1:])
     payload = None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gpu_helpers import missing
 
 from edgeseg.backends import cuda
 from edgeseg.backends.tensorrt import (
@@ -273,7 +274,7 @@ def test_engine_build_and_check(
     try:  # TensorRT and a GPU: checked for the marker by tests/conftest.py
         gpu = cuda.gpu_info()
     except EdgesegError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     from edgeseg.backends.tensorrt import PLUGIN_VERSION, plugin_library_path
     from edgeseg.export import export_checkpoint
     from edgeseg.export.plugin import build_plugin
@@ -283,7 +284,7 @@ def test_engine_build_and_check(
         try:
             build_plugin()
         except EdgesegError as exc:
-            pytest.skip(f"cannot build the plugin here: {exc}")
+            missing(f"cannot build the plugin here: {exc}")
     checkpoint = tmp_path / "m.pt"
     torch.manual_seed(0)
     save_checkpoint(checkpoint, create_model("segnet-basic", 2, channels=8, kernel_size=3), CARD)

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from gpu_helpers import missing
 
 from edgeseg.backends import tensorrt as identity
 from edgeseg.errors import EdgesegError
@@ -22,9 +23,9 @@ from edgeseg.export.plugin import build
 
 def _require_cmake_and_nvcc() -> None:
     if build.find_nvcc() is None:
-        pytest.skip("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
+        missing("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
     if shutil.which("cmake") is None:
-        pytest.skip("cmake not found")
+        missing("cmake not found")
 
 
 # --- cheap checks, no compiler needed -------------------------------------------------------
@@ -180,7 +181,7 @@ def test_cmake_stops_naming_the_missing_tensorrt_headers(tmp_path) -> None:
 @pytest.mark.slow
 def test_cmake_stops_naming_a_missing_cuda_compiler(tmp_path) -> None:
     if shutil.which("cmake") is None:
-        pytest.skip("cmake not found")
+        missing("cmake not found")
     source = build.copy_sources(tmp_path / "src")
     result = subprocess.run(
         ["cmake", "-S", str(source), "-B", str(tmp_path / "build")],

@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from gpu_helpers import missing
 
 from edgeseg.export import plugin
 from edgeseg.export.plugin import build
@@ -84,7 +85,7 @@ def _cuda_include() -> Path:
     for token in dry.stderr.replace('"', " ").split():
         if token.startswith("-I") and (Path(token[2:]) / "cuda_runtime_api.h").is_file():
             return Path(token[2:])
-    pytest.skip(f"cannot find cuda_runtime_api.h through {nvcc} --dryrun")
+    missing(f"cannot find cuda_runtime_api.h through {nvcc} --dryrun")
 
 
 @pytest.mark.parametrize(("headers", "standard"), _header_sets(full_builds=False))
@@ -93,7 +94,7 @@ def test_plugin_sources_compile_against_the_headers(headers: Path, standard: int
     _require_build_tools()
     cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
     if cxx is None:
-        pytest.skip("g++ (C++ compiler) not found")
+        missing("g++ (C++ compiler) not found")
     cuda_include = _cuda_include()
     command = [
         cxx,
@@ -114,11 +115,11 @@ def test_plugin_sources_compile_against_the_headers(headers: Path, standard: int
 
 def _require_build_tools() -> None:
     if build.find_nvcc() is None:
-        pytest.skip("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
+        missing("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
     if shutil.which("cmake") is None:
-        pytest.skip("cmake not found")
+        missing("cmake not found")
     if shutil.which("nm") is None:
-        pytest.skip("nm (binutils) not found")
+        missing("nm (binutils) not found")
 
 
 def _symbols(library: Path, which: str) -> set[str]:
@@ -384,7 +385,7 @@ def test_plugin_loads_and_answers_like_a_tensorrt_plugin(
     _require_build_tools()
     cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
     if cxx is None:
-        pytest.skip("g++ (C++ compiler) not found")
+        missing("g++ (C++ compiler) not found")
     library, binary = _build_once(built_plugins, headers, standard, tmp_path_factory)
     info = build.read_build_config(binary)
     cuda_includes = [d for d in info.get("cuda_include_dirs", "").split(";") if d]

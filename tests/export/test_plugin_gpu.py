@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from gpu_helpers import missing
 from unpool_reference import assert_bit_equal, torch_unpool
 
 from edgeseg.export.plugin import standalone
@@ -25,7 +26,7 @@ ODD_SHAPES = [(2, 3, 17, 11), (1, 5, 45, 61), (3, 2, 3, 2), (1, 1, 7, 4), (2, 8,
 @pytest.fixture(scope="module")
 def kernel():
     if find_nvcc() is None:
-        pytest.skip("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
+        missing("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
     major, minor = torch.cuda.get_device_capability()
     library = standalone.load_library(standalone.cuda_library(f"{major}{minor}"))
     decoder, prepool, out = (torch.zeros(s, device="cuda") for s in (1, 4, 4))
@@ -34,7 +35,7 @@ def kernel():
     )
     torch.cuda.synchronize()
     if status == 35:  # cudaErrorInsufficientDriver: nvcc's runtime is newer than the driver
-        pytest.skip("CUDA driver older than nvcc's CUDA runtime (cudaErrorInsufficientDriver)")
+        missing("CUDA driver older than nvcc's CUDA runtime (cudaErrorInsufficientDriver)")
     assert status == 0, library.edgeseg_unpool_status_string(status).decode()
     return library
 

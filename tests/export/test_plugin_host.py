@@ -14,6 +14,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from gpu_helpers import missing
 from unpool_reference import (
     NAN,
     PREPOOL_KINDS,
@@ -32,10 +33,10 @@ from edgeseg.export.plugin.build import find_nvcc
 def library(request: pytest.FixtureRequest):
     if request.param == "nvcc":
         if find_nvcc() is None:
-            pytest.skip("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
+            missing("nvcc not found on PATH, CUDA_HOME or /usr/local/cuda/bin")
         return standalone.load_library(standalone.host_library("nvcc"))
     if standalone.find_cxx() is None:
-        pytest.skip("g++ (C++ compiler) not found")
+        missing("g++ (C++ compiler) not found")
     return standalone.load_library(standalone.host_library())
 
 

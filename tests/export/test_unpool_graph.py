@@ -15,6 +15,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from gpu_helpers import missing
 from onnx import TensorProto, helper
 from unpool_reference import (
     assert_bit_equal,
@@ -120,7 +121,7 @@ def test_block_matches_the_tensorrt_plugin_index_logic(kind: str) -> None:
     from edgeseg.export.plugin import standalone
 
     if standalone.find_cxx() is None:
-        pytest.skip("no C++ compiler to build the plugin's host kernel (g++)")
+        missing("no C++ compiler to build the plugin's host kernel (g++)")
     library = standalone.load_library(standalone.host_library())
     generator = torch.Generator().manual_seed(7)
     prepool = make_prepool(kind, (2, 3, 45, 67), generator).numpy()

@@ -69,6 +69,17 @@ def test_demo_bad_source_is_one_line(cli, tmp_path: Path) -> None:
     assert not out.exists()  # refused before anything was written
 
 
+def test_a_missing_source_is_refused_before_a_run_folder_is_named(cli, tmp_path: Path) -> None:
+    # The working directory (the test's own) holds an earlier demo, as after README command 1.
+    earlier = Path("runs/demo")
+    earlier.mkdir(parents=True)
+    (earlier / "demo.json").write_text("{}")
+    result = cli("demo", "--source", "missing.mp4")
+    assert_one_line_error(result, "missing.mp4 not found")
+    assert "writes to" not in result.stderr
+    assert sorted(p.name for p in Path("runs").iterdir()) == ["demo"]
+
+
 def test_without_torch_the_default_model_runs_and_the_demo_says_what_to_install(
     tmp_path: Path,
 ) -> None:

@@ -240,17 +240,36 @@ except EdgesegError as exc:
     assert f"pip install 'edgeseg[{extra}]'" in result.stdout, result.stderr
 
 
-def test_checkpoint_and_its_exported_onnx_give_the_torch_masks(tmp_path: Path) -> None:
-    """A real SegNet checkpoint on the torch backend, and (when the export stage is installed)
-    its ONNX export, logits and ArgMax-ended, on ONNX Runtime: all equal PyTorch's argmax."""
-    torch = pytest.importorskip("torch")
-    from edgeseg.checkpoint import save_checkpoint
+def _varied_model(torch: object, arch_args: dict) -> object:
+    """A segnet-basic whose BatchNorm statistics and affine terms are random: a fresh model
+    predicts one class almost everywhere, which any post-processing would reproduce."""
     from edgeseg.models import create_model
-    from edgeseg.preprocess import preprocess
 
     torch.manual_seed(0)
+    model = create_model("segnet-basic", 4, **arch_args)
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(size, generator=generator) * 0.1 + 0.05)
+            module.weight.data.copy_(torch.randn(size, generator=generator))
+            module.bias.data.copy_(torch.randn(size, generator=generator) * 0.1)
+    return model.eval()
+
+
+def test_checkpoint_and_its_exported_onnx_give_the_torch_masks(tmp_path: Path) -> None:
+    """A real SegNet checkpoint on the torch backend, and (when the export stage is installed)
+    its ArgMax-ended ONNX export on ONNX Runtime, against PyTorch computed here: the scores
+    resized bilinearly to the frame then the argmax (what eval scores) for the checkpoint, the
+    class map resized by nearest neighbour for the ArgMax graph. The model predicts several
+    classes, so a Segmenter that resized the wrong thing would fail."""
+    torch = pytest.importorskip("torch")
+    from edgeseg.checkpoint import save_checkpoint
+    from edgeseg.preprocess import preprocess
+
     arch_args = {"channels": 8, "kernel_size": 3, "depth": 2}
-    model = create_model("segnet-basic", 4, **arch_args).eval()
+    model = _varied_model(torch, arch_args)
     card = tiny_card(architecture="segnet-basic", arch_args=arch_args)
     save_checkpoint(tmp_path / "best.pt", model, card)
     artifacts = [tmp_path / "best.pt"]
@@ -270,10 +289,19 @@ def test_checkpoint_and_its_exported_onnx_give_the_torch_masks(tmp_path: Path) -
         for frame in frames:
             with torch.no_grad():
                 logits = model(torch.from_numpy(preprocess(frame, card)[None]))
-            expected = logits.argmax(1)[0].numpy().astype(np.uint8)
-            expected = cv2.resize(
-                expected, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST_EXACT
-            )
+            if artifact.suffix == ".pt":
+                scores = torch.nn.functional.interpolate(
+                    logits, size=frame.shape[:2], mode="bilinear", align_corners=False
+                )
+                expected = scores.argmax(1)[0].numpy().astype(np.uint8)
+            else:
+                expected = cv2.resize(
+                    logits.argmax(1)[0].numpy().astype(np.uint8),
+                    frame.shape[1::-1],
+                    interpolation=cv2.INTER_NEAREST_EXACT,
+                )
+            shares = np.bincount(expected.ravel(), minlength=4) / expected.size
+            assert (shares > 0.05).sum() >= 2, shares  # not one class everywhere
             np.testing.assert_array_equal(segmenter.predict(frame), expected)
 
 
