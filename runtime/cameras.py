@@ -9,8 +9,8 @@ users type first. It becomes one GStreamer pipeline (:func:`csi_pipeline`)::
       appsink drop=true max-buffers=1 sync=false
 
 ``nvarguscamerasrc`` runs the sensor through the Jetson ISP (Argus) into NVMM buffers;
-``nvvidconv`` (the VIC engine) flips, scales to what the run needs (the model's input size, or
-1280x720 when a window shows it; ``scale_hw``) and converts to BGRx in system memory, which
+``nvvidconv`` (the VIC engine) flips, scales to what the run needs (``scale_hw``: the model's
+input size for masks alone, at most 1280x720 for rendered outputs) and converts to BGRx, which
 OpenCV's appsink takes as it is: no single-threaded ``videoconvert`` on the CPU (the fourth
 byte is dropped in one vectorised pass when the frame is read); the appsink keeps one buffer and
 drops older ones (``drop=true max-buffers=1``) and does not wait on the clock (``sync=false``):
