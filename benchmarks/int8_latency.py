@@ -20,7 +20,7 @@ from pathlib import Path
 
 from runtime_model import random_segnet
 
-from edgeseg.apps.bench import run_bench
+from edgeseg.apps.bench import BenchOptions, run_bench
 from edgeseg.apps.bench_report import format_table
 from edgeseg.checkpoint import save_checkpoint
 from edgeseg.files import atomic_write_bytes
@@ -51,14 +51,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, width in models.items():
             report = run_bench(
-                random_checkpoint(Path(folder), width),
-                backends=["onnxruntime"],
-                precisions=["fp32", "int8"],
-                sizes=[SIZE],
-                runs=runs,
-                warmup=args.warmup,
-                threads=args.threads,
-                command=" ".join(sys.argv),
+                BenchOptions(
+                    random_checkpoint(Path(folder), width),
+                    backends=["onnxruntime"],
+                    precisions=["fp32", "int8"],
+                    sizes=[SIZE],
+                    runs=runs,
+                    warmup=args.warmup,
+                    threads=args.threads,
+                    command=" ".join(sys.argv),
+                )
             )
             tables.append(f"{name}:\n{format_table(report)}")
             p50 = {row.precision: row.p50_ms for row in report.rows}

@@ -8,10 +8,11 @@
    file so that step 4 re-quantizes without another calibration pass.
 4. With ``report`` or ``keep_float``: the per-layer analysis, and the ``keep_float`` worst layers
    left in float.
-5. The check, INT8 against FP32 on the held-out images (:mod:`edgeseg.calibration.agreement`).
-   Labelled data (a dataset root): the mIoU of both against the labels; a drop of more than
-   ``max_drop`` points fails the export. Unlabelled data: the consistency mIoU of INT8 scored
-   against FP32's predictions; below ``min_consistency`` fails it. A failed check writes
+5. The check, INT8 against FP32 on the held-out images, by the gate FP16 exports pass too
+   (:mod:`edgeseg.precision_gate`): agreement on the pixels the FP32 model decides below
+   ``min_agreement`` fails the export, and with labelled data (a dataset root) so does an mIoU
+   drop of more than ``max_drop`` points against the labels. The consistency mIoU
+   (:mod:`edgeseg.calibration.agreement`) is reported, not gated. A failed check writes
    nothing but the report.
 """
 
@@ -27,48 +28,29 @@ from typing import Any
 import numpy as np
 import onnx
 
+from edgeseg.backends.onnxruntime import run_onnx
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps, labelled_miou
 from edgeseg.calibration.cache import load_images
-from edgeseg.calibration.quantize import DEFAULT_METHOD, quantizable_layers, quantize_int8
-from edgeseg.calibration.readers import resolve_source
+from edgeseg.calibration.quantize import quantizable_layers, quantize_int8
+from edgeseg.calibration.readers import CalibrationSource
 from edgeseg.calibration.sensitivity import (
     LayerSensitivity,
     format_sensitivity,
     layer_sensitivity,
     sensitivity_record,
 )
+from edgeseg.calibration.settings import Int8Options, check_options
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
+from edgeseg.onnx_graph import logits_graph
+from edgeseg.precision_gate import decided_agreement, gate_failure
 from edgeseg.preprocess import normalize
 
-#: Gate with labels: the largest mIoU drop, in points, INT8 may cost on the held-out images.
-DEFAULT_MAX_DROP = 1.0
-#: Gate without labels: the lowest consistency mIoU. Near-tie pixels flip freely without costing
-#: accuracy (docs/int8.md: 0.75-0.8 on CamVid models that lose no mIoU against labels), so this
-#: only catches a broken quantization, not a small loss.
-DEFAULT_MIN_CONSISTENCY = 0.5
-DEFAULT_COUNT = 300
 #: Below this many images none is held out: all calibrate and all check.
 HOLDOUT_MIN_IMAGES = 8
 REPORT_JSON = "int8_report.json"
 REPORT_PNG = "int8_sensitivity.png"
-
-
-@dataclass(frozen=True)
-class Int8Options:
-    """``edgeseg export`` INT8 settings (the ``--calib-*``, ``--keep-float``, ``--report``
-    flags)."""
-
-    data: str | Path
-    method: str = DEFAULT_METHOD
-    count: int = DEFAULT_COUNT
-    split: str = "train"
-    keep_float: int = 0
-    report: bool = False
-    max_drop: float = DEFAULT_MAX_DROP
-    min_consistency: float = DEFAULT_MIN_CONSISTENCY
-    use_cache: bool = True
 
 
 @dataclass
@@ -82,6 +64,8 @@ class Int8Result:
     kept_float: list[str] = field(default_factory=list)
     sensitivity: list[LayerSensitivity] = field(default_factory=list)
     from_cache: bool = False
+    #: The gate's figure: agreement on the pixels the FP32 model decides.
+    gate: Any = None  # edgeseg.precision_gate.Agreement
     #: With labelled data: {"fp32_miou", "int8_miou", "drop_points"} on the held-out images.
     labelled: dict[str, float] | None = None
 
@@ -92,9 +76,10 @@ class Int8Result:
             "calibration_images": self.calibration_images,
             "from_cache": self.from_cache,
             "check": vars(self.check),
+            "gate": vars(self.gate) if self.gate is not None else None,
             "labelled": self.labelled,
             "max_drop": options.max_drop,
-            "min_consistency": options.min_consistency,
+            "min_agreement": options.min_agreement,
             "kept_float": self.kept_float,
             "sensitivity": sensitivity_record(self.sensitivity),
         }
@@ -119,23 +104,20 @@ def quantize_checked(
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
     progress: bool = True,
+    source: CalibrationSource | None = None,
 ) -> Int8Result:
     """Steps 1-5 of the module doc. Raises EdgesegError (one line) when the check fails; the
     report (with ``report`` or ``keep_float``) is written to ``report_dir`` first, since it is
-    what tells the user which layers to keep in float."""
+    what tells the user which layers to keep in float. ``source``: ``options.data`` already
+    resolved by :func:`check_options`."""
     layers = quantizable_layers(portable)
     if options.keep_float < 0 or options.keep_float >= len(layers):
         raise EdgesegError(
             f"--keep-float must be between 0 and {len(layers) - 1} (the model has {len(layers)} "
             f"quantizable layers), got {options.keep_float}"
         )
-    if not 0 <= options.min_consistency <= 1:
-        raise EdgesegError(
-            f"--int8-min-consistency must be in [0, 1], got {options.min_consistency}"
-        )
-    if options.max_drop < 0:
-        raise EdgesegError(f"--int8-max-drop must be at least 0, got {options.max_drop}")
-    source = resolve_source(options.data, options.count, options.split)
+    if source is None:
+        source = check_options(options)
     log(f"INT8 calibration data: {source.description}")
     images, hit = load_images(
         source, card.input_hw, use_cache=options.use_cache, progress=progress, warn=warn
@@ -145,7 +127,8 @@ def quantize_checked(
     if len(inputs) < HOLDOUT_MIN_IMAGES:
         warn(f"only {len(inputs)} images: the INT8 check runs on the calibration images themselves")
     check_inputs = inputs[check_on]
-    reference = class_maps(portable, check_inputs)
+    fp32_logits = run_onnx(logits_graph(portable), check_inputs)  # margins for the gate
+    reference = fp32_logits.argmax(axis=1)
     with tempfile.TemporaryDirectory(prefix="edgeseg-ranges-") as tmp:
         ranges = Path(tmp) / "ranges.json"
         log(f"calibrating ({options.method}) on {len(calibrate_on)} images ...")
@@ -169,7 +152,11 @@ def quantize_checked(
     predicted = class_maps(model, check_inputs)
     check = agreement(reference, predicted, card.num_classes)
     result = Int8Result(model, source.description, len(calibrate_on), check, kept, sensitivity, hit)
-    log(f"INT8 against FP32: {check.describe()}")
+    result.gate = decided_agreement(fp32_logits, predicted, reference)
+    log(
+        f"INT8 against FP32: {result.gate.describe()}; consistency mIoU "
+        f"{check.consistency_miou:.4f}"
+    )
     # Labels line up with the images only when every image could be read.
     aligned = len(images) == len(source.files)
     labels = source.read_labels(check_on, card.input_hw) if aligned else None
@@ -188,27 +175,14 @@ def quantize_checked(
         log(f"wrote {report_dir / REPORT_JSON} and {report_dir / REPORT_PNG}")
     failure = _check_failure(result, options)
     if failure:
-        raise EdgesegError(
-            f"{failure}; nothing was written. Try another --calib-method, more --calib-count "
-            "images like the deployment's, or --keep-float N (--report lists the most sensitive "
-            "layers)"
-        )
+        raise EdgesegError(f"nothing was written: {failure}")
     return result
 
 
 def _check_failure(result: Int8Result, options: Int8Options) -> str:
-    """Why the check fails, or ''. Labels decide when there are any (module doc, step 5)."""
-    if result.labelled is not None:
-        drop = result.labelled["drop_points"]
-        if drop > options.max_drop:
-            return f"INT8 loses {drop:.2f} mIoU points against FP32, more than {options.max_drop}"
-        return ""
-    if result.check.consistency_miou < options.min_consistency:
-        return (
-            f"INT8 consistency mIoU {result.check.consistency_miou:.4f} is below "
-            f"{options.min_consistency}"
-        )
-    return ""
+    """Why the check fails, or '': the shared precision gate (module doc, step 5)."""
+    drop = result.labelled["drop_points"] if result.labelled is not None else None
+    return gate_failure("int8", result.gate, options.min_agreement, drop, options.max_drop)
 
 
 def write_report(result: Int8Result, options: Int8Options, folder: Path) -> None:

@@ -41,14 +41,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgeseg.calibration.settings import DEFAULT_METHOD, METHODS
 from edgeseg.errors import EdgesegError, missing_extra
 from edgeseg.unpool_graph import unpool_node_names
 
-METHODS = ("entropy", "percentile", "minmax")
-#: Percentile by measurement (docs/int8.md): on the bundled CamVid model it lost 0.06 mIoU points
-#: on held-out images, min-max 0.17, entropy 11 (its KL threshold clips post-ReLU tensors, whose
-#: histograms pile up at zero, to a third of their range).
-DEFAULT_METHOD = "percentile"
 #: Percentile of |x| the ``percentile`` method clips at.
 PERCENTILE = 99.999
 #: The layer types that get Q/DQ (on their inputs).

@@ -54,3 +54,28 @@ def set_opset(model: onnx.ModelProto, domain: str, version: int | None) -> None:
     model.opset_import.extend(kept)
     if version is not None:
         model.opset_import.append(helper.make_opsetid(domain, version))
+
+
+def logits_graph(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` without its final ``ArgMax`` (an ``--argmax`` export, whose ArgMax may be
+    followed by one Cast): a copy whose output is the logits the ArgMax read; ``model`` itself
+    when it does not end in an ArgMax. The precision gate needs those logits' margins."""
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    node = producers.get(graph.output[0].name)
+    dropped = []
+    if node is not None and node.op_type == "Cast":
+        dropped.append(node)
+        node = producers.get(node.input[0])
+    if node is None or node.op_type != "ArgMax":
+        return model
+    dropped.append(node)
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    gone = {id_ for id_ in (tuple(n.output) for n in dropped)}
+    keep = [n for n in copy.graph.node if tuple(n.output) not in gone]
+    del copy.graph.node[:]
+    copy.graph.node.extend(keep)
+    del copy.graph.output[:]
+    copy.graph.output.append(helper.make_tensor_value_info(node.input[0], TensorProto.FLOAT, None))
+    return copy

@@ -3,7 +3,9 @@
 ``edgeseg export`` calls :func:`export_checkpoint`; each step is also importable on its own:
 
 ==============================  ==================================================================
-:func:`export_checkpoint`       the whole stage (``edgeseg.export.pipeline``)
+:func:`export_checkpoint`       the whole stage (``edgeseg.export.pipeline``), given
+                                :class:`ExportOptions` (``options``)
+:class:`Forms`                  the artifact planner: every form from one source (``forms``)
 :func:`export_onnx`             PyTorch model -> portable ONNX (``torch_to_onnx``, torch)
 :func:`to_trt_graph`            any edgeseg ONNX -> TensorRT graph (``trt_graph``)
 :func:`to_fp16`                 FP16 copy with FP32 inputs/outputs (``fp16``)
@@ -22,7 +24,9 @@ from typing import Any
 _EXPORTS = {
     "export_checkpoint": "pipeline",
     "ExportResult": "pipeline",
-    "FILE_NAMES": "pipeline",
+    "ExportOptions": "options",
+    "FILE_NAMES": "forms",
+    "Forms": "forms",
     "export_onnx": "torch_to_onnx",
     "to_trt_graph": "trt_graph",
     "trt_graph_problems": "trt_graph",

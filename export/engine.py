@@ -46,18 +46,24 @@ from edgeseg.backends.tensorrt import (
     require_plugin_library,
     tensorrt_major,
 )
+from edgeseg.backends.tensorrt_engine import make_logger
 from edgeseg.card import ModelCard, write_sidecar
 from edgeseg.errors import EdgesegError
 from edgeseg.export.engine_plan import (
     DEFAULT_MAX_BATCH,
+    ONNX_FOR_PRECISION,
+    PrecisionPlan,
     default_profile,
     format_precision_summary,
     layer_precision_summary,
+    network_flags,
+    onnx_precision_of,
     precision_plan,
     unpool_layer_count,
 )
 from edgeseg.export.onnx_io import make_readable
 from edgeseg.files import atomic_write_bytes
+from edgeseg.unpool_graph import UNPOOL_SCOPE
 
 DEFAULT_WORKSPACE_MB = 1024
 TIMING_CACHE_NAME = "tensorrt.timing-cache"
@@ -117,6 +123,7 @@ def build_engine(
     card: ModelCard,
     *,
     precision: str = "fp32",
+    plan: PrecisionPlan | None = None,
     workspace_mb: int = DEFAULT_WORKSPACE_MB,
     max_batch: int = DEFAULT_MAX_BATCH,
     plugin_library: str | Path | None = None,
@@ -125,35 +132,42 @@ def build_engine(
 ) -> EngineBuild:
     """Build ``engine_path`` from a TensorRT ONNX and write its card sidecar.
 
-    ``onnx_path`` must hold the precision :func:`precision_plan` asks for (an FP16 ONNX on 11.x
-    for fp16): with ``unpool="plugin"`` a ``*.trt.onnx`` (plugin nodes), with ``"native"`` the
-    standard-op block graph (no plugin loaded). Raises EdgesegError, one line, for a missing
-    TensorRT/GPU/plugin, parser errors (listed first, one per line, on stderr) or a failed build.
+    ``plan``: the :class:`~edgeseg.export.engine_plan.PrecisionPlan` the caller chose (the
+    export passes the one it picked the ONNX by, so ``--int8 --fp16`` keeps its FP16 flag on
+    10.x); None: :func:`precision_plan` of ``precision`` alone. ``onnx_path`` must hold the
+    plan's ``onnx_precision`` (checked before the build): with ``unpool="plugin"`` a
+    ``*.trt.onnx`` (plugin nodes), with ``"native"`` the standard-op block graph (no plugin).
+    Raises EdgesegError, one line, for a missing TensorRT/GPU/plugin, an ONNX of another
+    precision, parser errors (listed first, one per line, on stderr) or a failed build.
     """
     trt, library, gpu = preflight(plugin_library, unpool)
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
-    logger = trt.Logger(trt.Logger.WARNING)
+    if plan is None:
+        plan = precision_plan(tensorrt_major(trt.__version__), precision)
+    require_onnx_precision(onnx_path, plan)
+    logger = make_logger(trt)
     if library is not None:
         load_plugin(trt, library)
     builder = trt.Builder(logger)
-    network, _parser = _parse(trt, builder, logger, onnx_path)  # the parser owns the weights
+    network, _parser = _parse(trt, builder, logger, onnx_path, plan)  # parser owns weights
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-    _set_precision(trt, config, precision_plan(tensorrt_major(trt.__version__), precision))
+    flags = _set_precision(trt, config, network, plan)
     profile = _add_profile(builder, config, network, card, max_batch)
     cache_path = engine_path.with_name(TIMING_CACHE_NAME)
     _use_timing_cache(config, cache_path)
 
     log(
         f"building {engine_path.name} with TensorRT {trt.__version__} on {gpu.name} "
-        f"({precision}, {unpool} unpooling, workspace {workspace_mb} MiB)..."
+        f"({precision}, {plan.typing}, flags {', '.join(flags['builder_flags']) or 'none'}; "
+        f"{unpool} unpooling, workspace {workspace_mb} MiB)..."
     )
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EdgesegError(
-            f"TensorRT could not build an engine from {onnx_path.name} (see its messages above); "
-            "a larger --workspace-mb may help"
+            f"TensorRT could not build an engine from {onnx_path.name} "
+            f"({logger.last_error or 'see its messages above'}); a larger --workspace-mb may help"
         )
     data = bytes(memoryview(serialized))
     atomic_write_bytes(engine_path, data)
@@ -176,20 +190,53 @@ def build_engine(
         profile=profile,
         layer_precisions=dict(counts),
         unpool_layers=unpool_layers,
+        **flags,
+        **gpu_identity(gpu),
     )
     engine_card = card.replace(precision=precision, build=facts, edgeseg_version=__version__)
     make_readable(write_sidecar(engine_card, engine_path))
     return EngineBuild(engine_path, engine_card, counts, gpu)
 
 
-def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path) -> tuple[Any, Any]:
+def require_onnx_precision(onnx_path: Path, plan: PrecisionPlan) -> None:
+    """Refuse, before TensorRT parses it, an ONNX whose types would build another precision
+    than the plan's (an FP32 graph in a strongly typed FP16 build stays FP32)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except (OSError, ValueError, DecodeError) as exc:
+        raise EdgesegError(f"cannot read {onnx_path} as ONNX: {exc}") from None
+    held = onnx_precision_of(model)
+    if held != plan.onnx_precision:
+        raise EdgesegError(
+            f"{onnx_path.name} is a {held} graph and this {plan.typing} build needs a "
+            f"{plan.onnx_precision} one: build from the export's "
+            f"{ONNX_FOR_PRECISION[plan.onnx_precision]} (edgeseg export ... --format engine)"
+        )
+
+
+def gpu_identity(gpu: GpuInfo) -> dict[str, Any]:
+    """The card's record of which GPU tuned the engine beyond its name and compute capability
+    (those are checked at load): UUID, multiprocessor count and memory, where the CUDA
+    binding reports them ("Orin" names AGX, NX and Nano alike; their SM counts differ)."""
+    found = {
+        "gpu_uuid": gpu.uuid,
+        "gpu_multiprocessors": gpu.multiprocessors,
+        "gpu_memory_mib": gpu.memory_mib,
+    }
+    return {key: value for key, value in found.items() if value}
+
+
+def _parse(
+    trt: Any, builder: Any, logger: Any, onnx_path: Path, plan: PrecisionPlan
+) -> tuple[Any, Any]:
     """(network, parser) from ``onnx_path``; parser errors listed on stderr, then one line.
 
     The parser holds the weights the network refers to, so it must live until the build.
     """
-    # 10.x: 0 = weakly typed, precision from builder flags. 11.x: always strongly typed; the
-    # STRONGLY_TYPED flag is deprecated and ignored (NvInfer.h v11.1), so 0 there as well.
-    network = builder.create_network(0)
+    network = builder.create_network(network_flags(trt, plan))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = [_parser_error_line(parser.get_error(i)) for i in range(parser.num_errors)]
@@ -202,12 +249,52 @@ def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path) -> tuple[Any, A
     return network, parser
 
 
-def _set_precision(trt: Any, config: Any, plan: Any) -> None:
+def _set_precision(trt: Any, config: Any, network: Any, plan: PrecisionPlan) -> dict[str, Any]:
+    """Apply ``plan`` to ``config`` (and pin the unpooling layers of ``network`` where it says);
+    returns the card's record of what was really set."""
+    builder_flags = list(plan.builder_flags)
     for flag in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
-    for flag in plan.clear_flags:
-        if hasattr(trt.BuilderFlag, flag):
-            config.clear_flag(getattr(trt.BuilderFlag, flag))
+    cleared = [flag for flag in plan.clear_flags if hasattr(trt.BuilderFlag, flag)]
+    for flag in cleared:
+        config.clear_flag(getattr(trt.BuilderFlag, flag))
+    pinned = _pin_unpool_layers(trt, network) if plan.pin_unpool else 0
+    if pinned:
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+        builder_flags.append("OBEY_PRECISION_CONSTRAINTS")
+    record: dict[str, Any] = {
+        "builder_flags": builder_flags,
+        "cleared_flags": cleared,
+        "network": plan.typing,
+        "network_flags": network_flags(trt, plan),
+    }
+    if plan.pin_unpool:
+        record["pinned_fp32_layers"] = pinned
+    return record
+
+
+def _pin_unpool_layers(trt: Any, network: Any) -> int:
+    """Pin the standard-op unpooling layers (``edgeseg_unpool/`` names) that compute on floats
+    to FP32; returns how many. Their ``ReduceMax`` and the ``Equal`` that finds the window's
+    first maximum must see the same values: in a weakly typed FP16 build TensorRT may run one
+    in FP16 and the other in FP32, and then no position equals the rounded maximum."""
+    float32 = trt.DataType.FLOAT
+    pinned = 0
+    for index in range(network.num_layers):
+        layer = network.get_layer(index)
+        if f"{UNPOOL_SCOPE}/" not in layer.name:
+            continue
+        outputs = [layer.get_output(i).dtype for i in range(layer.num_outputs)]
+        inputs = [layer.get_input(i) for i in range(layer.num_inputs)]
+        float_in = any(t is not None and t.dtype == float32 for t in inputs)
+        if float32 not in outputs and not (float_in and trt.DataType.BOOL in outputs):
+            continue  # shapes and indices: no float arithmetic to pin
+        layer.precision = float32
+        for i, dtype in enumerate(outputs):
+            if dtype == float32:
+                layer.set_output_type(i, float32)
+        pinned += 1
+    return pinned
 
 
 def _add_profile(
@@ -244,4 +331,4 @@ def _layer_precisions(trt: Any, logger: Any, data: bytes) -> tuple[Counter, dict
     return layer_precision_summary(information), unpool_layer_count(information)
 
 
-__all__ = ["EngineBuild", "build_engine", "preflight"]
+__all__ = ["EngineBuild", "PrecisionPlan", "build_engine", "precision_plan", "preflight"]

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from edgeseg.backends.tensorrt import PLUGIN_OP_TYPE, SUPPORTED_MAJORS
+from edgeseg.backends.tensorrt import PLUGIN_OP_TYPE, SUPPORTED_MAJORS, tensorrt_major
 from edgeseg.errors import EdgesegError
 from edgeseg.unpool_graph import UNPOOL_SCOPE
 
@@ -27,45 +28,101 @@ DEFAULT_MAX_BATCH = 8
 
 @dataclass(frozen=True)
 class PrecisionPlan:
-    """How to get a precision out of a TensorRT major version.
+    """How to get a precision out of a TensorRT major version: the one record the export makes
+    and :func:`edgeseg.export.engine.build_engine` obeys (it never recomputes it).
 
-    ``onnx_precision``: which TensorRT ONNX to parse ("fp32" or "fp16" weights and tensors);
-    ``builder_flags``: names of ``trt.BuilderFlag`` members to set; ``clear_flags``: to clear.
+    ``onnx_precision``: which TensorRT ONNX to parse ("fp32", "fp16" or "int8" weights and
+    tensors); ``builder_flags``: names of ``trt.BuilderFlag`` members to set; ``clear_flags``:
+    to clear; ``strongly_typed``: the network's types decide every layer's precision (10.x:
+    ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` at ``create_network``; 11.x: always);
+    ``pin_unpool``: a weakly typed network with a reduced-precision flag, whose standard-op
+    unpooling layers (``--unpool native``) are pinned to FP32.
     """
 
     onnx_precision: str
     builder_flags: tuple[str, ...]
     clear_flags: tuple[str, ...]
+    strongly_typed: bool = False
+    pin_unpool: bool = False
+
+    @property
+    def typing(self) -> str:
+        """What the card records: "strongly typed" or "weakly typed"."""
+        return "strongly typed" if self.strongly_typed else "weakly typed"
 
 
 def precision_plan(major: int, precision: str, float_fp16: bool = False) -> PrecisionPlan:
     """The build recipe for ``precision`` on TensorRT ``major``.
 
-    10.x (weakly typed networks): FP32 ONNX; FP16 through ``BuilderFlag.FP16``.
-    11.x (strongly typed only, no precision flags): FP16 needs an FP16 ONNX (FP32 I/O).
-    FP32 clears ``BuilderFlag.TF32`` on both, so an "fp32" engine computes in FP32.
-    INT8 is explicit quantization from the Q/DQ ONNX (``onnx_precision`` "int8"). On 10.x a
-    weakly typed network with Q/DQ layers still needs ``BuilderFlag.INT8``, and
-    ``float_fp16`` adds ``FP16`` so the layers left in float may run in FP16. On 11.x the
-    graph's types decide: the float layers of the FP32-typed Q/DQ graph stay FP32
-    (``float_fp16`` cannot change that without an FP16-typed Q/DQ graph, which needs opset 19).
+    FP16 is strongly typed from the FP16 ONNX (FP32 I/O) on 10.x and 11.x alike: the ONNX's
+    types decide every layer, so the unpooling block's ``ReduceMax`` and the ``Equal`` that
+    compares the pre-pool plane with it see the same FP16 values (a weakly typed build may run
+    them in different precisions and then no position equals the rounded maximum). 10.x gets
+    ``STRONGLY_TYPED`` at network creation and no precision flag (flags are not allowed on a
+    strongly typed network); 11.x has no precision flags and is always strongly typed.
+    FP32 stays weakly typed with ``BuilderFlag.TF32`` cleared, so an "fp32" engine computes in
+    FP32. INT8 is explicit quantization from the Q/DQ ONNX: 10.x builds it weakly typed with
+    ``INT8`` (and ``FP16`` with ``float_fp16``, so the float layers may run in FP16); with
+    ``FP16`` it pins the standard-op unpooling layers to FP32 (``pin_unpool``; calibration
+    keeps them out of quantization, so without ``FP16`` they run in FP32 anyway), because
+    strongly typed FP16 there would need an FP16-typed Q/DQ graph (float16 scales: opset 19).
+    On 11.x the graph's types decide: the float layers of the FP32-typed Q/DQ graph stay FP32.
     """
-    if precision == "int8":
-        if major >= 11:
-            return PrecisionPlan("int8", (), ())
-        return PrecisionPlan("int8", ("INT8", "FP16") if float_fp16 else ("INT8",), ())
     if major not in SUPPORTED_MAJORS:
         raise EdgesegError(
             f"TensorRT {major}.x is not supported; edgeseg builds engines with TensorRT 10.x "
             "or 11.x"
         )
+    strong = major >= 11
+    if precision == "int8":
+        if strong:
+            return PrecisionPlan("int8", (), (), strongly_typed=True)
+        flags = ("INT8", "FP16") if float_fp16 else ("INT8",)
+        return PrecisionPlan("int8", flags, (), pin_unpool=float_fp16)
     if precision == "fp32":
-        return PrecisionPlan("fp32", (), ("TF32",))
+        return PrecisionPlan("fp32", (), ("TF32",), strongly_typed=strong)
     if precision == "fp16":
-        if major >= 11:
-            return PrecisionPlan("fp16", (), ())
-        return PrecisionPlan("fp32", ("FP16",), ())
+        return PrecisionPlan("fp16", (), (), strongly_typed=True)
     raise EdgesegError(f"engine precision {precision!r} is not one of fp32, fp16, int8")
+
+
+def network_flags(trt: Any, plan: PrecisionPlan) -> int:
+    """The ``create_network`` bit set for ``plan``: ``1 << STRONGLY_TYPED`` on 10.x for a
+    strongly typed plan, else 0 (11.x: the flag is deprecated and ignored, NvInfer.h v11.1;
+    explicit batch is implicit since 10.0)."""
+    if not plan.strongly_typed or tensorrt_major(trt.__version__) >= 11:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
+#: The export's TensorRT ONNX for each ``onnx_precision`` (what a wrong-precision error names).
+ONNX_FOR_PRECISION = {
+    "fp32": "model.trt.onnx",
+    "fp16": "model.fp16.trt.onnx",
+    "int8": "model.int8.trt.onnx",
+}
+
+
+def onnx_precision_of(model: Any) -> str:
+    """Which precision an ONNX graph's own types build in a strongly typed network: "int8"
+    when it holds Q/DQ nodes, "fp16" when it holds FLOAT16 weights, a FLOAT16 input or casts to
+    FLOAT16 (what :func:`edgeseg.export.fp16.to_fp16` writes), else "fp32"."""
+    from onnx import TensorProto
+
+    graph = model.graph
+    ops = {node.op_type for node in graph.node}
+    if "QuantizeLinear" in ops or "DequantizeLinear" in ops:
+        return "int8"
+    if any(init.data_type == TensorProto.FLOAT16 for init in graph.initializer):
+        return "fp16"
+    if any(v.type.tensor_type.elem_type == TensorProto.FLOAT16 for v in graph.input):
+        return "fp16"  # an FP16 network input (benchmarks/unpool_layer.py's layer graphs)
+    for node in graph.node:
+        if node.op_type == "Cast" and any(
+            a.name == "to" and a.i == TensorProto.FLOAT16 for a in node.attribute
+        ):
+            return "fp16"
+    return "fp32"
 
 
 def _round_to(value: float, multiple: int, up: bool) -> int:

@@ -12,14 +12,15 @@ its own float64 result by up to 5% of the largest logit at a few pixels (and bet
 convolution paths by as much) while the mean stays near 1e-5 and 99.99% of pixels agree. A wrong
 graph moves the mean and the agreement by orders of magnitude.
 
-FP16 (and INT8) round near-ties: where the reference's two best classes are closer than the
-rounding, either answer is right, and which one comes out depends on the input size and content,
-not on the graph. The bundled model's FP16 ONNX agrees with FP32 on 99.1% of pixels at 180x240,
-98.8% at 213x209 and 98.6% at 360x480 (synthetic inputs below); the disagreeing pixels' median
-FP32 margin is 0.02 against 0.5 overall. So below FP32, agreement is counted on the pixels the
-reference decides by at least ``DECISIVE_MARGIN`` of its largest logit (about 86% of them; there
-FP16 agrees on 99.8-99.9% at all four sizes), and the table says which share that was. The mean
-difference is still gated on every pixel, so a wrong graph fails as before.
+Below FP32 the gate is the one of :mod:`edgeseg.precision_gate`, shared with the INT8
+calibration check: agreement on the pixels the FP32 reference decides (its two best logits
+differ by at least ``DECISIVE_MARGIN`` of its largest logit), whatever the artifact outputs
+(logits, or an ``--argmax`` class map: the margin comes from the FP32 logits, see
+:func:`reference_logits`). FP16 and INT8 round near-ties either way, and which way depends on the
+input size and content, not on the graph; the table says which share of pixels was decided and
+the agreement on all of them. The mean logit difference is still gated on every pixel where both
+sides hold logits, so a wrong graph fails as before. A failure names the figure that failed and
+the option that changes it (``--tolerance`` only moves the FP32 mean-difference limit).
 
 Graphs run through the core's :func:`edgeseg.backends.onnxruntime.run_onnx` (re-exported here
 for the export steps). Sample inputs are synthetic frames (noise and smooth colour ramps) run
@@ -33,21 +34,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import onnx
 
 from edgeseg.backends.onnxruntime import run_onnx
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.onnx_graph import logits_graph
+from edgeseg.precision_gate import DECISIVE_MARGIN as GATE_MARGIN
+from edgeseg.precision_gate import MIN_AGREEMENT, REMEDIES, decided_agreement, decided_pixels
 from edgeseg.preprocess import preprocess
 
 #: (tolerance on the mean difference relative to the largest logit, min agreement) per
-#: precision; the CLI's --tolerance overrides the first for FP32. INT8 is gated here only as an
-#: engine against the INT8 ONNX: TensorRT's fused INT8 kernels requantize where ONNX Runtime's
-#: Q/DQ emulation computes in float, so small logit differences are expected (unmeasured: no
-#: TensorRT here). INT8 against FP32 is checked on real images in edgeseg.calibration.int8.
-DEFAULT_GATES = {"fp32": (1e-4, 0.999), "fp16": (1e-2, 0.995), "int8": (5e-2, 0.97)}
-#: Below FP32, pixels whose reference top-2 logit margin is under this share of the largest
-#: reference logit are near-ties either answer fits: reported, not gated (see the module doc).
-DECISIVE_MARGIN = {"fp32": 0.0, "fp16": 0.01, "int8": 0.01}
+#: precision; the CLI's --tolerance overrides the first for FP32. The agreement floors are the
+#: shared gate's (:data:`edgeseg.precision_gate.MIN_AGREEMENT`), counted on decided pixels.
+#: INT8 is gated here as an engine against the INT8 ONNX: TensorRT's fused INT8 kernels
+#: requantize where ONNX Runtime's Q/DQ emulation computes in float (unmeasured: no TensorRT
+#: here). INT8 against FP32 is checked on real images in edgeseg.calibration.int8.
+DEFAULT_GATES = {
+    p: (t, MIN_AGREEMENT[p]) for p, t in (("fp32", 1e-4), ("fp16", 1e-2), ("int8", 5e-2))
+}
+#: Below FP32, agreement is counted on the pixels the FP32 reference decides (module doc).
+DECISIVE_MARGIN = {"fp32": 0.0, "fp16": GATE_MARGIN, "int8": GATE_MARGIN}
 
 
 @dataclass(frozen=True)
@@ -68,13 +75,42 @@ class ParityResult:
     inputs: str = ""  # e.g. "2x45x67": count x height x width
     decided: float = 1.0  # share of pixels the agreement was counted on (DECISIVE_MARGIN)
     all_agreement: float | None = None  # agreement on every pixel, when not all were counted
+    precision: str = "fp32"  # whose gate: fp32 (equal graphs), fp16 or int8
 
     @property
     def passed(self) -> bool:
+        return not self.failure()
+
+    def failure(self) -> str:
+        """Which figure fails and the option that changes it; '' when both pass."""
+        reasons = []
         if self.agreement < self.min_agreement:
-            return False
+            where = "on the pixels the FP32 reference decides"
+            if self.precision == "fp32":
+                where = "on every pixel"
+            reasons.append(
+                f"{self.precision.upper()} agreement {100 * self.agreement:.2f}% {where} is "
+                f"below {100 * self.min_agreement:g}%"
+            )
         limit = self.limit
-        return limit is None or self.mean_abs_diff <= limit
+        if limit is not None and self.mean_abs_diff > limit:
+            reasons.append(
+                f"mean |logit diff| {self.mean_abs_diff:.2e} is above its limit {limit:.2e} "
+                f"({self.tolerance:g} x the largest logit)"
+            )
+        if not reasons:
+            return ""
+        if self.precision == "fp32":
+            only_mean = self.agreement >= self.min_agreement
+            remedy = (
+                "raise --tolerance if the difference is expected, otherwise please report it"
+                if only_mean
+                else "the graphs should compute the same; please report it (--no-check writes "
+                "the files unchecked)"
+            )
+        else:
+            remedy = REMEDIES[self.precision]
+        return f"{'; '.join(reasons)}: {remedy}"
 
     @property
     def limit(self) -> float | None:
@@ -91,8 +127,8 @@ class ParityResult:
         counted = ""
         if self.decided < 1.0 and self.all_agreement is not None:
             counted = (
-                f" (agreement on the {100 * self.decided:.0f}% of pixels the reference decides; "
-                f"{100 * self.all_agreement:.2f}% on all)"
+                f" (agreement on the {100 * self.decided:.0f}% of pixels the FP32 reference "
+                f"decides; {100 * self.all_agreement:.2f}% on all)"
             )
         return (
             f"  {self.artifact:<20} {self.inputs:<12} {num(self.max_abs_diff):>10} "
@@ -139,13 +175,18 @@ def compare(
     precision: str = "fp32",
     tolerance: float | None = None,
     min_agreement: float | None = None,
+    decided_by: np.ndarray | None = None,
 ) -> ParityResult:
     """Compare ``actual`` with ``reference``: each logits (N,K,H,W) or a class map (N,H,W).
 
-    Logit differences are reported when both hold logits; agreement always.
+    Logit differences are reported when both hold logits; agreement always, counted below FP32
+    on the pixels ``decided_by`` (the FP32 reference's logits; default ``reference`` when it
+    holds logits) decides, whatever ``actual`` holds.
     """
     default_tolerance, default_agreement = DEFAULT_GATES[precision]
     reference = np.asarray(reference)
+    if decided_by is None and reference.ndim == 4:
+        decided_by = reference
     reference_classes = reference.argmax(axis=1) if reference.ndim == 4 else reference
     classes = actual.argmax(axis=1) if actual.ndim == 4 else actual
     if classes.shape != reference_classes.shape:
@@ -155,8 +196,6 @@ def compare(
         )
     max_diff = mean_diff = None
     scale = 0.0
-    agrees = classes == reference_classes
-    counted = np.ones(agrees.shape, dtype=bool)
     if actual.ndim == 4 and reference.ndim == 4:
         if actual.shape != reference.shape:
             raise EdgesegError(
@@ -165,32 +204,43 @@ def compare(
         diff = np.abs(actual.astype(np.float32) - reference.astype(np.float32))
         max_diff, mean_diff = float(diff.max()), float(diff.mean())
         scale = float(np.abs(reference).max())
-        counted = decisive_pixels(reference, DECISIVE_MARGIN[precision] * scale)
-    output = "logits" if actual.ndim == 4 else "class_map"
-    all_agreement = float(agrees.mean())
+    figures = decided_agreement(
+        reference if decided_by is None else decided_by,
+        classes,
+        reference_classes,
+        DECISIVE_MARGIN[precision],
+    )
     return ParityResult(
         artifact=artifact,
         method=method,
-        output=output,
+        output="logits" if actual.ndim == 4 else "class_map",
         samples=int(reference.shape[0]),
         max_abs_diff=max_diff,
         mean_abs_diff=mean_diff,
         logit_scale=scale,
-        agreement=float(agrees[counted].mean()) if counted.any() else all_agreement,
+        agreement=figures.agreement,
         tolerance=default_tolerance if tolerance is None else tolerance,
         min_agreement=default_agreement if min_agreement is None else min_agreement,
         inputs="x".join(str(v) for v in (reference.shape[0], *reference.shape[-2:])),
-        decided=float(counted.mean()),
-        all_agreement=all_agreement,
+        decided=figures.decided,
+        all_agreement=figures.all_pixels,
+        precision=precision,
     )
 
 
 def decisive_pixels(reference: np.ndarray, margin: float) -> np.ndarray:
-    """(N, H, W) mask of pixels whose two best reference logits differ by at least ``margin``."""
+    """(N, H, W) mask of pixels whose two best reference logits differ by at least ``margin``
+    (an absolute logit difference; :func:`edgeseg.precision_gate.decided_pixels` takes a share)."""
     if margin <= 0 or reference.shape[1] < 2:
         return np.ones((reference.shape[0], *reference.shape[2:]), dtype=bool)
     top2 = np.partition(reference.astype(np.float32), -2, axis=1)[:, -2:]
     return (top2[:, 1] - top2[:, 0]) >= margin
+
+
+def reference_logits(model: onnx.ModelProto, inputs: np.ndarray) -> np.ndarray:
+    """The FP32 reference's logits on ``inputs``, also for an ``--argmax`` graph (whose margins
+    decide which pixels the gate counts)."""
+    return run_onnx(logits_graph(model), inputs)
 
 
 def format_report(results: list[ParityResult], header: str = "parity with PyTorch") -> str:
@@ -204,18 +254,20 @@ def format_report(results: list[ParityResult], header: str = "parity with PyTorc
     return "\n".join([f"{header}:", title, *(r.row() for r in results)])
 
 
-def require_parity(results: list[ParityResult], log: Callable[[str], None] | None = None) -> None:
-    """Raise a one-line EdgesegError naming every artifact beyond its tolerance."""
+def require_parity(
+    results: list[ParityResult],
+    log: Callable[[str], None] | None = None,
+    consequence: str = "nothing was written",
+) -> None:
+    """Raise a one-line EdgesegError naming, per failed artifact, the figure that failed and
+    the option that changes it."""
     failed = [r for r in results if not r.passed]
     if not failed:
         return
     if log is not None:
         log(format_report(results))
-    names = ", ".join(r.artifact for r in failed)
-    raise EdgesegError(
-        f"parity check failed for {names} (see the report above); nothing was written. If the "
-        "difference is expected, raise --tolerance; otherwise please report it"
-    )
+    reasons = "; ".join(f"{r.artifact}: {r.failure()}" for r in failed)
+    raise EdgesegError(f"parity check failed ({consequence}): {reasons}")
 
 
 __all__ = [
@@ -223,8 +275,11 @@ __all__ = [
     "DEFAULT_GATES",
     "ParityResult",
     "compare",
+    "decided_pixels",
     "decisive_pixels",
     "format_report",
+    "logits_graph",
+    "reference_logits",
     "require_parity",
     "run_onnx",
     "sample_frames",

@@ -7,17 +7,20 @@ with the whole pipeline by ``benchmarks/runtime_pipeline.py``. Figures are p50/p
 ``runs`` calls after ``warmup`` untimed ones (first calls allocate and autotune), and throughput
 as 1000 / mean latency (a mean, not the median, so a slow tail costs frames as it does in use).
 
-A checkpoint is re-targeted to each size: exported to ONNX at that size (no parity check, this is
-a benchmark), converted to FP16 (:func:`edgeseg.export.fp16.to_fp16`) or quantized to INT8
-(:func:`edgeseg.calibration.quantize.quantize_int8`, min-max on random frames: latency does not
-depend on calibration data), and built into a TensorRT engine where TensorRT, a GPU and the
-plugin are present. The torch backend runs the checkpoint itself, FP16 through CUDA autocast
-only. An ONNX file or engine is static: only its own precision and size can be measured.
+A checkpoint is measured at its own input size (what ``edgeseg run`` runs) unless sizes are
+given, and re-targeted to each: exported to ONNX at that size (no parity check, this is a
+benchmark), from which the export's artifact planner derives FP16, INT8 (min-max on random
+frames: latency does not depend on calibration data) and the TensorRT engines' graphs where
+TensorRT, a GPU and the plugin are present. The torch backend runs the checkpoint itself, FP16
+through CUDA autocast only. An ONNX file or engine is static: only its own precision and size
+can be measured. With a dataset (``data``), each measured row also gets its mIoU on that split,
+computed through the same segmenter.
 
 A combination that cannot run here becomes a row ``skipped: <reason>``, never a crash, so one
-command gives the whole picture on a laptop, a Jetson or a desktop GPU. Building the artifacts is
-:mod:`edgeseg.apps.bench_artifacts`, the report :mod:`edgeseg.apps.bench_report`; the export and
-runtime stages are imported inside functions, so importing this stays light.
+command gives the whole picture on a laptop, a Jetson or a desktop GPU. The request is
+:mod:`edgeseg.apps.bench_request`, building the artifacts :mod:`edgeseg.apps.bench_artifacts`,
+the report :mod:`edgeseg.apps.bench_report`; the export and runtime stages are imported inside
+functions, so importing this stays light.
 """
 
 from __future__ import annotations
@@ -36,50 +39,19 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.apps.bench_artifacts import Artifacts, Skip, first_line
+from edgeseg.apps.bench_artifacts import Artifacts, Skip, first_line, note
 from edgeseg.apps.bench_report import BenchReport, BenchRow, machine_info
+from edgeseg.apps.bench_request import (
+    BENCH_BACKENDS,
+    BenchOptions,
+    BenchPlan,
+    plan_bench,
+    resolve_model,
+)
 from edgeseg.card import PRECISIONS
 from edgeseg.errors import EdgesegError
 
-#: ``tensorrt`` unpools with edgeseg's plugin, ``tensorrt-native`` with TensorRT's own layers
-#: (``--unpool native``): side by side, the plugin's benefit.
-BENCH_BACKENDS = ("onnxruntime", "torch", "tensorrt", "tensorrt-native")
-DEFAULT_SIZES = ((360, 480), (720, 960))
-
-
-# --- request ---------------------------------------------------------------------------------
-
-
-def check_choices(values: Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:
-    """``values`` without repeats, in order; EdgesegError naming the valid ones for an unknown."""
-    unknown = [v for v in values if v not in valid]
-    if unknown or not values:
-        given = ", ".join(unknown) if unknown else "(none)"
-        raise EdgesegError(f"unknown {what} {given}; choose from: {', '.join(valid)}")
-    return tuple(dict.fromkeys(values))
-
-
-def resolve_model(model: str | Path | None) -> Path:
-    """The artifact to measure: ``model``, or the bundled default checkpoint when None."""
-    if model is None:
-        try:
-            from edgeseg.apps.default_model import default_checkpoint
-        except ModuleNotFoundError as exc:
-            if exc.name != "edgeseg.apps.default_model":
-                raise
-            raise EdgesegError(
-                "this install has no bundled default model; pass --model CHECKPOINT_OR_ONNX"
-            ) from None
-        return Path(default_checkpoint())
-    path = Path(model)
-    if not path.exists():
-        raise EdgesegError(f"model {path} not found")
-    if path.is_dir():
-        raise EdgesegError(f"model {path} is a folder; pass a .pt, .onnx or .engine file")
-    from edgeseg.backends.runner import artifact_backend
-
-    artifact_backend(path)  # an unknown suffix is refused here, before any slow work
-    return path
+__all__ = ["BENCH_BACKENDS", "BenchOptions", "plan_bench", "resolve_model", "run_bench"]
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -227,7 +199,7 @@ def plan_combinations(
                 "only that is measured; pass the checkpoint for other sizes and precisions"
             )
     else:
-        asked_sizes = list(dict.fromkeys(sizes or DEFAULT_SIZES))
+        asked_sizes = list(dict.fromkeys(sizes or [own_hw]))  # what `edgeseg run` runs
         asked_precisions = list(precisions or PRECISIONS)
         low = artifacts.min_side()
         for height, width in asked_sizes:
@@ -276,54 +248,28 @@ def open_group(
 
 
 def run_bench(
-    model: str | Path | None = None,
+    options: BenchOptions | BenchPlan,
     *,
-    backends: Sequence[str] = BENCH_BACKENDS,
-    precisions: Sequence[str] | None = None,
-    sizes: Sequence[tuple[int, int]] | None = None,
-    runs: int = 50,
-    warmup: int = 5,
-    threads: int | None = None,
-    command: str = "",
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Measure every backend x precision x size; rows that cannot run here are skipped rows.
 
-    ``precisions``/``sizes`` None: FP32, FP16 and INT8 at 360x480 and 720x960 for a checkpoint,
-    the file's own for an ONNX file or engine (more asked of one gives skipped rows saying so).
     Raises EdgesegError, before any slow work, for a missing or unknown model file, an unknown
-    backend or precision, or a size below what the model takes.
+    backend or precision, a missing dataset or a size below what the model takes (each a
+    :func:`plan_bench` check; pass its plan to check first, e.g. before creating a folder).
     """
     from tqdm import tqdm
 
-    say = log or (lambda message: tqdm.write(f"edgeseg: {message}", file=sys.stderr))
-    backends = check_choices(list(backends), BENCH_BACKENDS, "backend")
-    if precisions is not None:
-        precisions = check_choices(list(precisions), PRECISIONS, "precision")
-    if runs < 1 or warmup < 0:
-        raise EdgesegError(f"runs must be at least 1 and warmup at least 0 (got {runs}, {warmup})")
-    path = resolve_model(model)
+    say = log or note
+    plan = options if isinstance(options, BenchPlan) else plan_bench(options)
+    request = plan.options
     with tempfile.TemporaryDirectory(prefix="edgeseg-bench-") as folder:
-        artifacts = Artifacts(path, Path(folder), say)
-        card = artifacts.card
-        combos = plan_combinations(artifacts, backends, precisions, sizes, say)
-        report = BenchReport(
-            model=str(path),
-            card={
-                "architecture": card.architecture,
-                "num_classes": card.num_classes,
-                "input_hw": list(card.input_hw),
-                "precision": card.precision,
-                "arch_args": card.arch_args,
-            },
-            runs=runs,
-            warmup=warmup,
-            machine={},
-            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            command=command,
-        )
-        calls = warmup + runs
+        artifacts = Artifacts(plan.model, Path(folder), say)
+        combos = plan_combinations(artifacts, plan.backends, plan.precisions, request.sizes, say)
+        eval_set = accuracy_set(plan, artifacts.card, progress)
+        report = new_report(plan, artifacts.card)
+        calls = request.warmup + request.runs
         with tqdm(
             total=len(combos) * calls, unit="call", file=sys.stderr, disable=not progress
         ) as bar:
@@ -332,12 +278,59 @@ def run_bench(
                 rows = [BenchRow(backend, precision, hw) for backend, precision, _ in group]
                 report.rows.extend(rows)
                 with contextlib.ExitStack() as stack:
-                    entries = open_group(stack, artifacts, rows, threads, bar, calls)
-                    time_interleaved(entries, runs, warmup, lambda: bar.update(1))
-                for entry in entries:
-                    if entry.row.status != "ok":
-                        continue
-                    for key, value in summarize_ms(entry.times).items():
-                        setattr(entry.row, key, round(value, 3))
-    report.machine = machine_info(threads)
+                    entries = open_group(stack, artifacts, rows, request.threads, bar, calls)
+                    tick = lambda: bar.update(1)  # noqa: E731
+                    time_interleaved(entries, request.runs, request.warmup, tick)
+                    for entry in entries:
+                        finish_row(entry, eval_set)
+    report.machine = machine_info(request.threads)
     return report
+
+
+def new_report(plan: BenchPlan, card: Any) -> BenchReport:
+    """An empty report: what is measured, with what, and when."""
+    return BenchReport(
+        model=str(plan.model),
+        card={
+            "architecture": card.architecture,
+            "num_classes": card.num_classes,
+            "input_hw": list(card.input_hw),
+            "precision": card.precision,
+            "arch_args": card.arch_args,
+        },
+        runs=plan.options.runs,
+        warmup=plan.options.warmup,
+        machine={},
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=plan.options.command,
+        data=str(plan.options.data) if plan.samples else None,
+    )
+
+
+def accuracy_set(plan: BenchPlan, card: Any, progress: bool) -> Any:
+    """The images and labels the accuracy column is measured on (None without ``data``)."""
+    if not plan.samples:
+        return None
+    from edgeseg.evaluate import load_eval_set
+
+    if plan.spec.num_classes != card.num_classes:
+        raise EdgesegError(
+            f"the dataset has {plan.spec.num_classes} classes but the model predicts "
+            f"{card.num_classes}"
+        )
+    return load_eval_set(plan.samples, plan.spec, progress=progress)
+
+
+def finish_row(entry: Timed, eval_set: Any) -> None:
+    """A measured row's figures; with ``eval_set`` its mIoU, through the same segmenter."""
+    if entry.row.status != "ok":
+        return
+    for key, value in summarize_ms(entry.times).items():
+        setattr(entry.row, key, round(value, 3))
+    if eval_set is not None:
+        from edgeseg.evaluate import evaluate_predictor
+
+        segmenter = entry.segmenter
+        with entry.context():
+            metrics, _, _ = evaluate_predictor(eval_set, segmenter.card, segmenter.infer, 1)
+        entry.row.miou = round(float(metrics["miou"]), 4)

@@ -1,13 +1,12 @@
-"""The model as each benchmark backend needs it: ONNX, FP16, INT8, checkpoint copies, engines.
+"""The model as each benchmark backend needs it: ONNX Runtime files, engines, checkpoint copies.
 
 ``edgeseg bench`` re-targets a checkpoint to every size it measures: an ONNX export at that size
-(no parity check: this is a benchmark, and ``edgeseg export`` owns the parity gate), its FP16
-conversion (:func:`edgeseg.export.fp16.to_fp16`), an INT8 Q/DQ copy
-(:func:`edgeseg.calibration.quantize.quantize_int8`), a checkpoint copy whose card carries the
-size (the torch backend checks its output against the card) and, where TensorRT, a GPU and the
-plugin exist, an engine built by the export stage. Everything is built on first use into a
-temporary folder and reused across backends. An ONNX file or an engine is static: it is used as
-it is, at its own precision and size.
+(no parity check: this is a benchmark, and ``edgeseg export`` owns the parity gate) from which
+the export stage's artifact planner (:class:`edgeseg.export.forms.Forms`) derives every other
+form once, by the same rule as ``edgeseg export``: FP16, INT8 (min-max Q/DQ on random frames),
+the file ONNX Runtime runs, and the plugin or native graph a TensorRT engine is built from. A
+checkpoint copy whose card carries the size serves the torch backend. An ONNX file is the
+planner's source as it is (its own precision and size); an engine is used as it is.
 
 A piece that cannot be made here (a missing extra, TensorRT absent, a precision the engine
 builder does not offer) raises :class:`Skip` with the reason; the benchmark shows it as a row.
@@ -32,6 +31,15 @@ class Skip(Exception):
     """A combination that cannot run on this machine or with this artifact; the message says why."""
 
 
+def note(message: str) -> None:
+    """A progress note on stderr that does not break the progress bar."""
+    import sys
+
+    from tqdm import tqdm
+
+    tqdm.write(f"edgeseg: {message}", file=sys.stderr)
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message: a skipped row's reason is one line."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -40,9 +48,10 @@ def first_line(exc: BaseException) -> str:
 class Artifacts:
     """The model as each backend needs it, built on first use into ``workdir`` and reused.
 
-    From a checkpoint: ONNX files per (size, precision), a checkpoint copy per size (the torch
-    backend checks its output against the card's size) and TensorRT engines. From an ONNX file
-    or an engine: that file, at its own precision and size only.
+    From a checkpoint: one :class:`~edgeseg.export.forms.Forms` per size (ONNX Runtime files and
+    engines per precision come from it), a checkpoint copy per size (the torch backend checks
+    its output against the card's size). From an ONNX file: that file for ONNX Runtime, and the
+    planner over it for engines. From an engine: that engine.
     """
 
     def __init__(self, path: Path, workdir: Path, log: Callable[[str], None]) -> None:
@@ -50,7 +59,7 @@ class Artifacts:
         self.kind = path.suffix.lower().lstrip(".")
         self.kind = {"pth": "pt", "plan": "engine"}.get(self.kind, self.kind)
         self.model: Any = None
-        self._protos: dict[tuple[tuple[int, int], str], Any] = {}
+        self._forms: dict[tuple[int, int], Any] = {}
         self._files: dict[tuple[str, tuple[int, int], str], Path | Skip] = {}
         self._tensorrt: dict[str, tuple[Any, ...] | Skip] = {}
         if self.kind == "pt":
@@ -96,49 +105,41 @@ class Artifacts:
             raise found
         return found
 
-    def onnx_proto(self, hw: tuple[int, int], precision: str) -> Any:
-        """The portable graph at ``hw`` in ``precision``, with its card attached."""
-        key = (hw, precision)
-        if key in self._protos:
-            return self._protos[key]
+    def forms(self, hw: tuple[int, int]) -> Any:
+        """The artifact planner for ``hw``: over the checkpoint exported at that size, or over
+        the ONNX file as it is. Skip when the export stage is not installed."""
+        if hw in self._forms:
+            return self._forms[hw]
         try:
-            from edgeseg.export.onnx_io import attach_card, load_onnx
+            from edgeseg.export.forms import Forms
+            from edgeseg.export.onnx_io import load_onnx
         except ImportError as exc:
             raise Skip(str(missing_extra(exc.name or "onnx", "export"))) from None
         if self.static:
-            self._protos[key] = load_onnx(self.path)  # its own card is inside
-            return self._protos[key]
-        if precision == "fp32":
-            try:
-                from edgeseg.export.torch_to_onnx import export_onnx
-            except ImportError as exc:
-                raise Skip(str(missing_extra(exc.name or "onnx", "export"))) from None
-            self.log(f"exporting ONNX at {hw[0]}x{hw[1]}")
-            proto = export_onnx(self.model, self.card_at(hw, precision))
-        elif precision == "fp16":
-            from edgeseg.export.fp16 import to_fp16
+            self._forms[hw] = Forms(load_onnx(self.path), self.card)
+            return self._forms[hw]
+        try:
+            from edgeseg.export.torch_to_onnx import export_onnx
+        except ImportError as exc:
+            raise Skip(str(missing_extra(exc.name or "onnx", "export"))) from None
+        self.log(f"exporting ONNX at {hw[0]}x{hw[1]}")
+        source = export_onnx(self.model, self.card_at(hw, "fp32"))
+        self._forms[hw] = Forms(source, self.card_at(hw, "fp32"), lambda g: quantize_minmax(g, hw))
+        return self._forms[hw]
 
-            proto = to_fp16(self.onnx_proto(hw, "fp32"))
-        else:
-            proto = quantize_minmax(self.onnx_proto(hw, "fp32"), hw)
-        attach_card(proto, self.card_at(hw, precision))
-        self._protos[key] = proto
-        return proto
+    def _folder(self, hw: tuple[int, int]) -> Path:
+        folder = self.workdir / f"{hw[0]}x{hw[1]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def onnx_file(self, hw: tuple[int, int], precision: str) -> Path:
+        """What ONNX Runtime runs at ``hw``/``precision`` (a static ONNX file: itself)."""
         if self.static:
             return self.path
 
         def build() -> Path:
-            from edgeseg.export.onnx_io import save_onnx
-
-            target = self.workdir / f"model_{hw[0]}x{hw[1]}_{precision}.onnx"
-            proto = self.onnx_proto(hw, precision)
-            if precision == "fp32":  # the ONNX Runtime form, as model.onnx holds it
-                from edgeseg.unpool_graph import to_maxunpool_form
-
-                proto = to_maxunpool_form(proto)
-            return save_onnx(proto, target)
+            forms = self.forms(hw)
+            return forms.save(forms.get("onnxruntime", precision), self._folder(hw))
 
         return self._cached(("onnx", hw, precision), build)
 
@@ -146,7 +147,7 @@ class Artifacts:
         def build() -> Path:
             from edgeseg.checkpoint import save_checkpoint
 
-            target = self.workdir / f"model_{hw[0]}x{hw[1]}.pt"
+            target = self._folder(hw) / "model.pt"
             save_checkpoint(target, self.model, self.card.replace(input_hw=hw))
             return target
 
@@ -172,8 +173,8 @@ class Artifacts:
         return found
 
     def engine(self, hw: tuple[int, int], precision: str, unpool: str = "plugin") -> Path:
-        """An engine at ``hw``/``precision`` with the plugin or the native unpooling (an engine
-        file: itself, when it holds that unpooling)."""
+        """An engine at ``hw``/``precision`` with the plugin or the native unpooling, built from
+        the graph the planner names (an engine file: itself, when it holds that unpooling)."""
         if self.kind == "engine":
             from edgeseg.backends.tensorrt import engine_unpool
 
@@ -183,24 +184,14 @@ class Artifacts:
 
         def build() -> Path:
             engine_mod, trt, library = self.tensorrt_tools(unpool)
-            from edgeseg.export.onnx_io import save_onnx
-            from edgeseg.export.trt_graph import to_trt_graph
-            from edgeseg.unpool_graph import plugin_nodes, reexpand_plugins
-
-            plan = engine_mod.precision_plan(engine_mod.tensorrt_major(trt.__version__), precision)
-            proto = self.onnx_proto(hw, plan.onnx_precision)
-            graph = proto if plugin_nodes(proto) else to_trt_graph(proto)
-            kind = "trt"
-            if unpool == "native":
-                graph, kind = reexpand_plugins(graph), "native"
-            stem = f"model_{hw[0]}x{hw[1]}_{precision}"
-            source = save_onnx(graph, self.workdir / f"{stem}.{kind}.onnx")
-            target = self.workdir / f"{stem}.{unpool}.engine"
-            card = self.card_at(hw, precision)
+            forms = self.forms(hw)
+            major = engine_mod.tensorrt_major(trt.__version__)
+            source = forms.save(forms.engine_source(major, precision, unpool), self._folder(hw))
+            target = self._folder(hw) / f"model.{precision}.{unpool}.engine"
             engine_mod.build_engine(
                 source,
                 target,
-                card,
+                self.card_at(hw, precision),
                 precision=precision,
                 plugin_library=library,
                 unpool=unpool,

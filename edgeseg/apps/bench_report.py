@@ -39,6 +39,7 @@ class BenchRow:
     p95_ms: float | None = None
     mean_ms: float | None = None
     fps: float | None = None
+    miou: float | None = None  # with --data: mean IoU on its split through this combination
 
     @property
     def size(self) -> str:
@@ -60,6 +61,7 @@ class BenchReport:
     date: str
     command: str = ""
     rows: list[BenchRow] = field(default_factory=list)
+    data: str | None = None  # the dataset the mIoU column was measured on
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -120,18 +122,44 @@ def machine_info(threads: int | None) -> dict[str, Any]:
     }
 
 
-def format_table(report: BenchReport) -> str:
-    """The rows as an aligned text table (what the CLI prints)."""
-    header = ("backend", "precision", "size", "p50 ms", "p95 ms", "frames/s", "device")
-    lines = []
+def table_lines(report: BenchReport) -> list[tuple[str, ...]]:
+    """(backend, precision, size, figures...) per line: one per measured row, and one per
+    backend for rows skipped for one reason (TensorRT absent says so once, not per row)."""
+    accuracy = any(row.miou is not None for row in report.rows)
+    lines: list[tuple[str, ...]] = []
+    grouped: dict[tuple[str, str], list[BenchRow]] = {}
+    for row in report.rows:
+        if row.status != "ok":
+            grouped.setdefault((row.backend, row.reason), []).append(row)
+    shown: set[tuple[str, str]] = set()
     for row in report.rows:
         if row.status == "ok":
-            figures = (f"{row.p50_ms:.2f}", f"{row.p95_ms:.2f}", f"{row.fps:.1f}", row.device)
-        else:
-            figures = ("-", "-", "-", f"skipped: {row.reason}")
-        lines.append((row.backend, row.precision, row.size, *figures))
+            figures = [f"{row.p50_ms:.2f}", f"{row.p95_ms:.2f}", f"{row.fps:.1f}"]
+            if accuracy:
+                figures.append("-" if row.miou is None else f"{row.miou:.4f}")
+            lines.append((row.backend, row.precision, row.size, *figures, row.device))
+            continue
+        key = (row.backend, row.reason)
+        if key in shown:
+            continue
+        shown.add(key)
+        same = grouped[key]
+        precisions = ",".join(dict.fromkeys(r.precision for r in same))
+        sizes = ",".join(dict.fromkeys(r.size for r in same))
+        dashes = ["-"] * (4 if accuracy else 3)
+        lines.append((row.backend, precisions, sizes, *dashes, f"skipped: {row.reason}"))
+    return lines
+
+
+def format_table(report: BenchReport) -> str:
+    """The rows as an aligned text table (what the CLI prints)."""
+    header: tuple[str, ...] = ("backend", "precision", "size", "p50 ms", "p95 ms", "frames/s")
+    if any(row.miou is not None for row in report.rows):
+        header += ("mIoU",)
+    header += ("device",)
+    lines = table_lines(report)
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header) - 1)]
-    right = {3, 4, 5}
+    right = set(range(3, len(header) - 1))
 
     def render(cells: Sequence[str]) -> str:
         parts = [

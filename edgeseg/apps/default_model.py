@@ -48,6 +48,13 @@ def default_checkpoint() -> Path:
     return _asset(CHECKPOINT_NAME)
 
 
+def newest_run_checkpoint(runs: str | Path = "runs") -> Path | None:
+    """The ``best.pt`` of the newest training run under ``runs`` (by modification time), or
+    None: what ``edgeseg export`` takes when no SOURCE is given, before the bundled model."""
+    found = [p for p in Path(runs).glob("*/best.pt") if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
 def default_onnx() -> Path:
     """The bundled ONNX's path: what the runtime runs, no torch needed."""
     return _asset(ONNX_NAME)

@@ -165,23 +165,23 @@ def _export(
     what the check measures. Should the INT8 step fail for another reason, the demo exports
     FP32 alone and reports the INT8 row as skipped with that reason, rather than stopping.
     """
-    from edgeseg.calibration.int8 import DEFAULT_MIN_CONSISTENCY, Int8Options
-    from edgeseg.calibration.quantize import DEFAULT_METHOD
-    from edgeseg.export.pipeline import export_checkpoint
+    from edgeseg.calibration.settings import DEFAULT_METHOD, Int8Options
+    from edgeseg.export import ExportOptions, export_checkpoint
 
-    options = Int8Options(data=clip, method=DEFAULT_METHOD, count=calib_count, min_consistency=0.0)
+    int8 = Int8Options(data=clip, method=DEFAULT_METHOD, count=calib_count, min_agreement=0.0)
     try:
-        result = export_checkpoint(checkpoint, export_dir, check=True, int8=options, log=log)
+        result = export_checkpoint(ExportOptions(checkpoint, export_dir, int8=int8), log=log)
     except EdgesegError as exc:
         log(f"        INT8 export failed ({exc}); exporting FP32 alone")
-        result = export_checkpoint(checkpoint, export_dir, check=True, log=log)
+        result = export_checkpoint(ExportOptions(checkpoint, export_dir), log=log)
         return result, f"INT8 export failed: {exc}"
-    consistency = result.int8.check.consistency_miou
-    if consistency < DEFAULT_MIN_CONSISTENCY:
+    from edgeseg.precision_gate import gate_failure
+
+    if gate_failure("int8", result.int8.gate):
         log(
-            f"        INT8 agrees with FP32 at consistency mIoU {consistency:.2f} on this clip, "
-            f"below the {DEFAULT_MIN_CONSISTENCY:.2f} that edgeseg export --int8 requires: the "
-            "demo runs it anyway; a deployment calibrates on its own data"
+            f"        INT8 on this clip: {result.int8.gate.describe()}, below what edgeseg "
+            "export --int8 requires: the demo runs it anyway; a deployment calibrates on its "
+            "own data"
         )
     return result, ""
 
@@ -191,12 +191,11 @@ def _tensorrt_engine(export: ExportResult, log: Callable[[str], None]) -> tuple[
     why not (the row is then skipped with that reason)."""
     if importlib.util.find_spec("tensorrt") is None:
         return None, TENSORRT_MISSING
-    from edgeseg.export.pipeline import export_checkpoint
+    from edgeseg.export import ExportOptions, export_checkpoint
 
+    options = ExportOptions(export.files["trt_onnx"], export.out_dir, format="engine", fp16=True)
     try:
-        built = export_checkpoint(
-            export.files["trt_onnx"], export.out_dir, format="engine", fp16=True, log=log
-        )
+        built = export_checkpoint(options, log=log)
     except EdgesegError as exc:
         return None, str(exc)
     return built.files["engine"], ""

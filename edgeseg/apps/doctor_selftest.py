@@ -4,9 +4,11 @@ Where TensorRT, a GPU and a CUDA binding are present, a four-layer network with 
 unpooling at an odd size (conv+ReLU -> 2x2 MaxPool -> 1x1 conv -> unpool -> 1x1 conv, input
 1x3x21x30) is built into an engine twice: with edgeseg's plugin (when it loads) and ``native``
 (TensorRT's own layers, the standard-op block), in FP32, FP16 and, on GPUs with INT8 (compute
-6.1 and later), INT8 (min-max Q/DQ). Each engine runs on sample inputs and is compared with the
-same graph on ONNX Runtime, with the export's own gates (:mod:`edgeseg.export.parity`), and its
-build time is reported. This is what proves, on the user's device, what no CI here can: that
+6.1 and later), INT8 (min-max Q/DQ). Which graph each engine is built from, and what ONNX
+Runtime runs to check it, is the export's own rule (:class:`edgeseg.export.forms.Forms`). Each
+engine runs on sample inputs and is compared with that graph on ONNX Runtime, with the export's
+own gates (:mod:`edgeseg.export.parity`), and its build time is reported. This is what proves,
+on the user's device, what no CI here can: that
 TensorRT parses, builds and runs both forms and that they compute what ONNX Runtime computes.
 """
 
@@ -63,37 +65,28 @@ def selftest_inputs(count: int = 2, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, 3, *INPUT_HW)).astype(np.float32)
 
 
-def _graphs(trt_major: int, precision: str) -> tuple[Any, Any, Any]:
-    """(reference graph for ONNX Runtime, plugin graph, native graph) for ``precision``."""
-    from edgeseg.export.engine_plan import precision_plan
-    from edgeseg.export.fp16 import to_fp16
-    from edgeseg.export.trt_graph import to_trt_graph
-    from edgeseg.unpool_graph import reexpand_plugins
+def selftest_forms() -> Any:
+    """The artifact planner over the tiny network: the export's own rule picks each engine's
+    graph (plugin or native, at the precision the TensorRT version parses) and its reference.
+    INT8 is min-max calibrated on random inputs."""
+    from edgeseg.calibration.quantize import quantize_int8
+    from edgeseg.export.forms import Forms
 
-    portable = selftest_graph()
-    if precision == "int8":
-        from edgeseg.calibration.quantize import quantize_int8
+    def quantize(graph: Any) -> Any:
+        return quantize_int8(graph, selftest_inputs(8, seed=1), method="minmax")
 
-        quantized = quantize_int8(portable, selftest_inputs(8, seed=1), method="minmax")
-        trt_graph = to_trt_graph(quantized)
-        return quantized, trt_graph, reexpand_plugins(trt_graph)
-    source = portable
-    if precision_plan(trt_major, precision).onnx_precision == "fp16":
-        source = to_fp16(portable)
-    trt_graph = to_trt_graph(source)
-    return portable, trt_graph, reexpand_plugins(trt_graph)
+    return Forms(selftest_graph(), CARD, quantize)
 
 
-def _one(folder: Path, trt_major: int, precision: str, unpool: str, library: Path | None) -> str:
+def _one(
+    forms: Any, folder: Path, trt_major: int, precision: str, unpool: str, library: Path | None
+) -> str:
     """Build, run and compare one engine; returns the detail line or raises EdgesegError."""
     from edgeseg.backends.tensorrt_runner import TensorRTRunner
     from edgeseg.export import parity
     from edgeseg.export.engine import build_engine
-    from edgeseg.export.onnx_io import save_onnx
 
-    reference, plugin_graph, native_graph = _graphs(trt_major, precision)
-    graph = plugin_graph if unpool == "plugin" else native_graph
-    source = save_onnx(graph, folder / f"selftest.{precision}.{unpool}.onnx")
+    source = forms.save(forms.engine_source(trt_major, precision, unpool), folder)
     engine = folder / f"selftest.{precision}.{unpool}.engine"
     start = time.perf_counter()
     build_engine(
@@ -107,7 +100,7 @@ def _one(folder: Path, trt_major: int, precision: str, unpool: str, library: Pat
     )
     seconds = time.perf_counter() - start
     inputs = selftest_inputs()
-    expected = parity.run_onnx(reference, inputs)
+    expected = parity.run_onnx(forms.reference(precision).model, inputs)
     with TensorRTRunner(engine, plugin_library=library, use_cuda_graph=False) as runner:
         actual = runner.infer(inputs)
     figure = parity.compare(engine.name, "TensorRT", expected, actual, precision)
@@ -140,6 +133,7 @@ def run_selftest(report: Any) -> None:
     if tuple(int(v) for v in gpu.compute_capability.split(".")) >= (6, 1):
         precisions.append("int8")
     library = report.facts.get("plugin")
+    forms = selftest_forms()
     with tempfile.TemporaryDirectory(prefix="edgeseg-doctor-") as folder:
         for unpool in ("plugin", "native"):
             for precision in precisions:
@@ -150,7 +144,7 @@ def run_selftest(report: Any) -> None:
                     )
                     continue
                 try:
-                    detail = _one(Path(folder), major, precision, unpool, library)
+                    detail = _one(forms, Path(folder), major, precision, unpool, library)
                 except Exception as exc:  # a failing engine must not hide the next one
                     text = (
                         str(exc)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.backends.cuda_api import CudaApi, GpuInfo
+from edgeseg.backends.cuda_api import CudaApi, GpuInfo, uuid_text
 from edgeseg.backends.cuda_fallbacks import PyCudaApi, TorchCudaApi
 from edgeseg.errors import EdgesegError
 
@@ -76,8 +76,8 @@ class _CudaPython(CudaApi):
             return None
         return values[0] if len(values) == 1 else tuple(values)
 
-    def create_stream(self) -> Any:
-        return self._check(self.rt.cudaStreamCreate())
+    def create_stream(self) -> Any:  # non-blocking: see CU_STREAM_NON_BLOCKING
+        return self._check(self.rt.cudaStreamCreateWithFlags(self.rt.cudaStreamNonBlocking))
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
@@ -123,6 +123,14 @@ class _CudaPython(CudaApi):
         props = self._check(self.rt.cudaGetDeviceProperties(device))
         name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else props.name
         return name.rstrip("\x00").strip(), f"{props.major}.{props.minor}"
+
+    def device_details(self) -> dict[str, Any]:
+        props = self._check(self.rt.cudaGetDeviceProperties(self._check(self.rt.cudaGetDevice())))
+        return {
+            "uuid": uuid_text(bytes(props.uuid.bytes)),
+            "multiprocessors": int(props.multiProcessorCount),
+            "memory_mib": int(props.totalGlobalMem) >> 20,
+        }
 
     def runtime_version(self) -> str:
         return version_text(int(self._check(self.rt.cudaRuntimeGetVersion())))

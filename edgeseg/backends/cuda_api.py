@@ -18,6 +18,22 @@ class GpuInfo:
     name: str
     compute_capability: str  # "8.7"
     cuda_runtime: str  # "12.6"
+    # Which GPU exactly, where the binding says: "Orin" names AGX, NX and Nano alike.
+    uuid: str | None = None
+    multiprocessors: int | None = None
+    memory_mib: int | None = None
+
+
+#: CUstream_flags::CU_STREAM_NON_BLOCKING (cudaStreamNonBlocking in the runtime API): engine
+#: streams do not synchronize implicitly with the legacy default stream (torch's, or another
+#: library's work on it) while an engine runs.
+CU_STREAM_NON_BLOCKING = 1
+
+
+def uuid_text(raw: bytes) -> str:
+    """16 UUID bytes as nvidia-smi prints them: ``GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx``."""
+    text = raw[:16].hex()
+    return f"GPU-{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class CudaApi:
@@ -71,9 +87,18 @@ class CudaApi:
         """The CUDA runtime's version, ``"12.6"``."""
         raise NotImplementedError
 
+    def device_details(self) -> dict[str, Any]:
+        """``uuid``, ``multiprocessors``, ``memory_mib`` of the current device, those the
+        binding reports (for the engine card; none is checked at load)."""
+        return {}
+
     def info(self) -> GpuInfo:
         name, capability = self.device_identity()
-        return GpuInfo(name, capability, self.runtime_version())
+        try:
+            details = self.device_details()
+        except (RuntimeError, AttributeError, TypeError):  # optional: a binding may not say
+            details = {}
+        return GpuInfo(name, capability, self.runtime_version(), **details)
 
     # CUDA graphs (``supports_graphs`` only)
     def begin_capture(self, stream: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.backends.cuda_api import CudaApi
+from edgeseg.backends.cuda_api import CU_STREAM_NON_BLOCKING, CudaApi
 
 
 class PyCudaApi(CudaApi):
@@ -35,7 +35,7 @@ class PyCudaApi(CudaApi):
         return self._activated()
 
     def create_stream(self) -> Any:
-        return self.cuda.Stream()
+        return self.cuda.Stream(flags=CU_STREAM_NON_BLOCKING)  # pycuda.driver.Stream(flags=0)
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream.handle)
@@ -74,6 +74,11 @@ class PyCudaApi(CudaApi):
         major, minor = device.compute_capability()
         return device.name(), f"{major}.{minor}"
 
+    def device_details(self) -> dict[str, Any]:
+        device = self.cuda.Device(0)
+        count = device.get_attribute(self.cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        return {"multiprocessors": int(count), "memory_mib": int(device.total_memory()) >> 20}
+
     def runtime_version(self) -> str:
         return ".".join(str(v) for v in self.cuda.get_version()[:2])
 
@@ -92,7 +97,7 @@ class TorchCudaApi(CudaApi):
         return self._owners[pointer][:nbytes]
 
     def create_stream(self) -> Any:
-        return self.torch.cuda.Stream()
+        return self.torch.cuda.Stream()  # torch creates its pool streams non-blocking
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream.cuda_stream)
@@ -139,6 +144,15 @@ class TorchCudaApi(CudaApi):
     def device_identity(self) -> tuple[str, str]:
         major, minor = self.torch.cuda.get_device_capability(0)
         return self.torch.cuda.get_device_name(0), f"{major}.{minor}"
+
+    def device_details(self) -> dict[str, Any]:
+        props = self.torch.cuda.get_device_properties(0)
+        uuid = getattr(props, "uuid", None)
+        return {
+            "uuid": str(uuid) if uuid is not None else None,
+            "multiprocessors": int(props.multi_processor_count),
+            "memory_mib": int(props.total_memory) >> 20,
+        }
 
     def runtime_version(self) -> str:
         return str(self.torch.version.cuda)

@@ -68,7 +68,8 @@ class TensorRTEngine:
         trt = self.trt = import_tensorrt()
         self.cuda = cuda or load_cuda()
         self.logger = make_logger(trt)
-        trt.init_libnvinfer_plugins(self.logger, "")  # TensorRT's own plugins, then ours
+        # No trt.init_libnvinfer_plugins: an edgeseg engine uses none of TensorRT's own
+        # plugins, and that call loads their library and keeps a logger alive per engine.
         if check_unpool(unpool) == "plugin":
             load_plugin(trt, plugin_library)
         self._graph: Any = None

@@ -6,13 +6,12 @@ import click
 
 
 @click.command("export")
-@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("source", required=False, type=click.Path(dir_okay=False))
 @click.option(
     "--out",
-    default="export",
-    show_default=True,
     type=click.Path(file_okay=False),
-    help="Output folder.",
+    help="Output folder; an existing one is written into (files replaced).  [default: "
+    "runs/export, or the next free name (runs/export2) when it holds an earlier export]",
 )
 @click.option(
     "--format",
@@ -58,7 +57,9 @@ import click
 @click.option(
     "--tolerance",
     type=float,
-    help="Largest FP32 logit difference, relative to the largest logit.  [default: 1e-3]",
+    help="FP32 gate: the mean |logit difference| of each FP32 file against PyTorch (and of "
+    "an FP32 engine against ONNX Runtime) may be at most this share of the largest logit. "
+    "FP16 and INT8 keep their own gates (docs/export.md).  [default: 1e-4]",
 )
 @click.option(
     "--int8",
@@ -69,7 +70,8 @@ import click
 @click.option(
     "--calib-data",
     help="INT8 calibration images: an image folder or glob, a video file (every k-th frame) "
-    "or a dataset root (its --calib-split).",
+    "or a dataset root (its --calib-split).  [default: the dataset the checkpoint was "
+    "trained on, when it is on disk]",
 )
 @click.option(
     "--calib-method",
@@ -108,12 +110,12 @@ import click
     "than this against FP32 on the held-out images.",
 )
 @click.option(
-    "--int8-min-consistency",
+    "--int8-min-agreement",
     type=float,
-    default=0.5,
+    default=0.97,
     show_default=True,
-    help="Unlabelled calibration data: fail when INT8 scored against FP32's predictions on "
-    "the held-out images is below this mIoU (catches a broken quantization).",
+    help="Fail when INT8 agrees with FP32 on less than this share of the pixels FP32 decides "
+    "(held-out images; the gate FP16 exports pass too, see docs/export.md).",
 )
 @click.option(
     "--no-calib-cache",
@@ -126,8 +128,8 @@ import click
     help="TensorRT builder workspace in MiB.  [default: 1024]",
 )
 def export_command(
-    source: str,
-    out: str,
+    source: str | None,
+    out: str | None,
     fmt: str,
     unpool: str,
     fp16: bool,
@@ -144,14 +146,15 @@ def export_command(
     keep_float: int,
     report: bool,
     int8_max_drop: float,
-    int8_min_consistency: float,
+    int8_min_agreement: float,
     no_calib_cache: bool,
     workspace_mb: int | None,
 ) -> None:
     """Export a checkpoint to ONNX and, with --format engine, to a TensorRT engine.
 
     SOURCE is a checkpoint, or an ONNX file written by edgeseg export (to build its engine on
-    the machine that will run it, e.g. a Jetson without torch).
+    the machine that will run it, e.g. a Jetson without torch). Without SOURCE: the newest
+    run's best.pt under runs/, else the bundled model.
 
     \b
     Examples:
@@ -162,21 +165,15 @@ def export_command(
       edgeseg export runs/camvid/best.pt --int8 --calib-data ../shared/datasets/camvid --report
       edgeseg export runs/camvid/best.pt --int8 --calib-data frames/ --keep-float 2 --fp16
     """
-    from edgeseg.calibration.int8 import Int8Options
+    from edgeseg.calibration.settings import Int8Options
     from edgeseg.errors import EdgesegError
-    from edgeseg.export.pipeline import export_checkpoint
+    from edgeseg.export.options import ExportOptions, plan_export
 
-    int8_flags = calib_data or keep_float or report
-    if int8_flags and not int8:
+    if (calib_data or keep_float or report) and not int8:
         raise EdgesegError("--calib-data, --keep-float and --report apply with --int8")
-    if int8 and not calib_data:
-        raise EdgesegError(
-            "--int8 needs --calib-data: an image folder, a video or a dataset root with a few "
-            "hundred images like the ones the model will see"
-        )
-    options = None
+    int8_options = None
     if int8:
-        options = Int8Options(
+        int8_options = Int8Options(
             data=calib_data,
             method=calib_method,
             count=calib_count,
@@ -184,14 +181,14 @@ def export_command(
             keep_float=keep_float,
             report=report,
             max_drop=int8_max_drop,
-            min_consistency=int8_min_consistency,
+            min_agreement=int8_min_agreement,
             use_cache=not no_calib_cache,
         )
-
-    export_checkpoint(
-        source,
-        out,
+    options = ExportOptions(
+        source=source or _default_source(),
+        out=out,
         format=fmt,
+        unpool=unpool,
         fp16=fp16,
         dynamic=dynamic,
         argmax=argmax,
@@ -199,7 +196,22 @@ def export_command(
         check=check,
         tolerance=tolerance,
         workspace_mb=workspace_mb,
-        int8=options,
-        unpool=unpool,
-        log=click.echo,
+        int8=int8_options,
     )
+    plan = plan_export(options, log=click.echo)  # before onnx and torch are even imported
+
+    from edgeseg.export.pipeline import export_checkpoint
+
+    export_checkpoint(plan, log=click.echo)
+
+
+def _default_source() -> str:
+    """The newest run's best.pt, else the bundled checkpoint; said in one line."""
+    from edgeseg.apps.default_model import default_checkpoint, newest_run_checkpoint
+
+    found = newest_run_checkpoint()
+    if found is not None:
+        click.echo(f"edgeseg: no SOURCE: exporting {found}, the newest run's best.pt", err=True)
+        return str(found)
+    click.echo("edgeseg: no SOURCE and no run under runs/: exporting the bundled model", err=True)
+    return str(default_checkpoint())

@@ -28,6 +28,7 @@ from edgeseg.backends.tensorrt import (
     PLUGIN_NAMESPACE,
     PLUGIN_OP_TYPE,
     PLUGIN_VERSION,
+    parse_version,
     plugin_library_path,
 )
 from edgeseg.errors import EdgesegError
@@ -125,6 +126,42 @@ def find_tensorrt_include(tensorrt_include: str | Path | None = None) -> Path:
             "or later (IPluginV3; on Jetson, JetPack 6.1+)"
         )
     return folder
+
+
+def importable_tensorrt_version() -> str | None:
+    """``tensorrt.__version__`` of the TensorRT this Python imports, or None without one (a
+    plugin may then be built for a C++ application; nothing to compare)."""
+    try:
+        import tensorrt
+    except (ImportError, OSError):
+        return None
+    return str(getattr(tensorrt, "__version__", "")) or None
+
+
+def check_headers_match(include: Path, header_version: tuple[int, int, int]) -> None:
+    """Refuse, before compiling, headers of another major.minor than the importable TensorRT:
+    :func:`edgeseg.backends.tensorrt.load_plugin` refuses such a library (the C++ interfaces'
+    layout is only promised within one major.minor), so building it would only lead back here.
+    """
+    running = importable_tensorrt_version()
+    if running is None:
+        return
+    try:
+        same = parse_version(running)[:2] == tuple(header_version[:2])
+    except EdgesegError:
+        return  # an unreadable version string: the load-time check still guards
+    if same:
+        return
+    headers = ".".join(map(str, header_version))
+    wanted = ".".join(map(str, parse_version(running)[:2]))
+    raise EdgesegError(
+        f"the TensorRT headers in {include} are {headers} but this Python imports TensorRT "
+        f"{running}; a plugin built from them would be refused at load. Pass --tensorrt-include "
+        f"with TensorRT {wanted} headers (Jetson/Debian: apt install libnvinfer-dev of that "
+        f"version; desktop: include/ of the TensorRT {wanted} tar from developer.nvidia.com "
+        f"or of github.com/NVIDIA/TensorRT at tag v{wanted}.x), or a TensorRT {header_version[0]}."
+        f"{header_version[1]} for Python"
+    )
 
 
 def find_nvcc() -> Path | None:
@@ -287,6 +324,7 @@ def build_plugin(
     """
     include = find_tensorrt_include(tensorrt_include)
     trt_version = tensorrt_header_version(include)
+    check_headers_match(include, trt_version)
     lib_dir = None
     if tensorrt_lib is not None:
         lib_dir = Path(tensorrt_lib).expanduser()

@@ -49,7 +49,7 @@ def test_int8_export_report_and_compare(
     result = cli(
         "export", str(checkpoint), "--out", str(out), "--fp16", "--int8",
         "--calib-data", str(camvid_like), "--calib-count", "8", "--calib-method", "minmax",
-        "--keep-float", "1", "--int8-max-drop", "100", env=env,
+        "--keep-float", "1", "--int8-max-drop", "100", "--int8-min-agreement", "0", env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     for name in ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8.trt.onnx"):
@@ -81,6 +81,7 @@ def test_int8_export_report_and_compare(
     again = cli(
         "export", str(checkpoint), "--out", str(tmp_path / "again"), "--int8",
         "--calib-data", str(camvid_like), "--calib-count", "8", "--int8-max-drop", "100",
+        "--int8-min-agreement", "0",
         "--no-check", env=env,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
@@ -107,16 +108,18 @@ def test_gate_failure_writes_nothing_but_the_report(
     cli, checkpoint: Path, camvid_like: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "export"
-    images = camvid_like / "train"  # a plain image folder: no labels, the consistency gate
+    images = camvid_like / "train"  # a plain image folder: no labels, the agreement gate
     result = cli(
         "export", str(checkpoint), "--out", str(out), "--int8", "--calib-data", str(images),
-        "--calib-count", "8", "--report", "--int8-min-consistency", "1", "--no-check",
+        "--calib-count", "8", "--report", "--int8-min-agreement", "1", "--no-check",
         env={"EDGESEG_CACHE_DIR": str(tmp_path / "cache")},
     )  # fmt: skip
     # Progress and warnings come first; the failure is the last line, and exit code 2.
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("edgeseg: error: INT8 consistency mIoU") and "below 1.0" in last
+    assert last.startswith("edgeseg: error: nothing was written: INT8 agreement") and (
+        "below 100%" in last
+    )
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["int8_report.json", "int8_sensitivity.png"]
 

@@ -15,7 +15,6 @@ from onnx import numpy_helper
 
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps
 from edgeseg.calibration.int8 import (
-    Int8Options,
     Int8Result,
     _check_failure,
     holdout_split,
@@ -23,6 +22,7 @@ from edgeseg.calibration.int8 import (
 )
 from edgeseg.calibration.quantize import qdq_problems, quantizable_layers, quantize_int8
 from edgeseg.calibration.sensitivity import layer_sensitivity
+from edgeseg.calibration.settings import Int8Options
 from edgeseg.errors import EdgesegError
 from edgeseg.export.parity import sample_inputs
 from edgeseg.export.torch_to_onnx import export_onnx
@@ -177,16 +177,18 @@ def test_quantize_checked_gate(fp32: onnx.ModelProto, tmp_path: Path) -> None:
 
     for i, frame in enumerate(sample_frames(CARD.input_hw, 16, seed=5)):
         cv2.imwrite(str(folder / f"{i:02d}.png"), frame)
-    options = Int8Options(data=folder, method="minmax", count=16, min_consistency=0.0)
+    options = Int8Options(data=folder, method="minmax", count=16, min_agreement=0.0)
     said: list[str] = []
     result = quantize_checked(
         fp32, CARD, options, log=said.append, warn=said.append, progress=False
     )
     assert result.calibration_images == 12 and result.check.images == 4
     assert any("only 16 calibration images" in s for s in said)
-    strict = Int8Options(data=folder, method="minmax", count=16, min_consistency=1.0, report=True)
-    assert result.check.consistency_miou < 1.0  # the random model's classes do vary
-    with pytest.raises(EdgesegError, match=r"below 1\.0; nothing was written"):
+    strict = Int8Options(data=folder, method="minmax", count=16, min_agreement=1.0, report=True)
+    assert result.gate.agreement < 1.0  # INT8 does move some decided pixels of this model
+    assert result.gate.decided < 1.0 and result.gate.images == 4
+    message = r"nothing was written: INT8 agreement .* on the pixels the FP32 reference decides "
+    with pytest.raises(EdgesegError, match=message + r"is below 100%: try --keep-float N"):
         quantize_checked(fp32, CARD, strict, tmp_path, said.append, said.append, False)
     assert (tmp_path / "int8_report.json").is_file()  # the report explains the failure
     with pytest.raises(EdgesegError, match="--keep-float must be between 0 and"):
@@ -195,12 +197,31 @@ def test_quantize_checked_gate(fp32: onnx.ModelProto, tmp_path: Path) -> None:
         )
 
 
-def test_labels_decide_when_there_are_any(fp32: onnx.ModelProto) -> None:
-    poor = Agreement(pixel_agreement=0.5, consistency_miou=0.3, images=8)
-    result = Int8Result(fp32, "test", 8, poor)
-    options = Int8Options(data="x", max_drop=1.0, min_consistency=0.5)
-    assert "consistency mIoU 0.3000 is below 0.5" in _check_failure(result, options)
+def test_one_gate_with_and_without_labels(fp32: onnx.ModelProto) -> None:
+    from edgeseg.precision_gate import Agreement as GateFigures
+
+    consistent = Agreement(pixel_agreement=0.5, consistency_miou=0.3, images=8)
+    result = Int8Result(fp32, "test", 8, consistent)
+    options = Int8Options(data="x", max_drop=1.0, min_agreement=0.97)
+    result.gate = GateFigures(agreement=0.99, decided=0.8, all_pixels=0.69, images=8)
+    assert _check_failure(result, options) == ""  # consistency is reported, not gated
+    result.gate = GateFigures(agreement=0.90, decided=0.8, all_pixels=0.69, images=8)
+    failure = _check_failure(result, options)
+    assert failure.startswith("INT8 agreement 90.00% on the pixels the FP32 reference decides")
+    assert "below 97%" in failure and "--keep-float" in failure and "--tolerance" not in failure
+    result.gate = GateFigures(agreement=0.99, decided=0.8, all_pixels=0.69, images=8)
     result.labelled = {"fp32_miou": 0.60, "int8_miou": 0.595, "drop_points": 0.5}
-    assert _check_failure(result, options) == ""  # half a point: within 1.0, labels rule
+    assert _check_failure(result, options) == ""  # half a point: within 1.0
     result.labelled = {"fp32_miou": 0.60, "int8_miou": 0.58, "drop_points": 2.0}
-    assert "loses 2.00 mIoU points against FP32, more than 1.0" in _check_failure(result, options)
+    failure = _check_failure(result, options)
+    assert "loses 2.00 mIoU points against FP32 on the labelled images, more than 1" in failure
+    assert "agreement" not in failure.split(":")[0]
+
+
+def test_the_cli_default_is_the_gate_s() -> None:
+    from edgeseg.calibration.int8 import DEFAULT_MIN_AGREEMENT
+    from edgeseg.cli.export import export_command
+    from edgeseg.precision_gate import MIN_AGREEMENT
+
+    option = next(p for p in export_command.params if p.name == "int8_min_agreement")
+    assert option.default == DEFAULT_MIN_AGREEMENT == MIN_AGREEMENT["int8"]

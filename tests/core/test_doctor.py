@@ -97,16 +97,29 @@ def test_extras_come_from_the_installed_metadata() -> None:
 
 
 def test_selftest_graph_runs_in_onnx_runtime_and_becomes_both_forms() -> None:
-    """The self-test's network: what the engines are compared with runs here, and its TensorRT
-    graph holds one plugin node while the native form holds the standard-op block."""
-    from edgeseg.export.trt_graph import to_trt_graph, trt_graph_problems
-    from edgeseg.unpool_graph import find_unpool_sites, plugin_nodes, reexpand_plugins
+    """The self-test's network: what the engines are compared with runs here, and the planner
+    gives each engine its graph: one plugin node, or the standard-op block (native), at the
+    precision each TensorRT major parses."""
+    from edgeseg.export.trt_graph import trt_graph_problems
+    from edgeseg.unpool_graph import find_unpool_sites, plugin_nodes
 
     graph = doctor_selftest.selftest_graph()
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     out = session.run(None, {"input": doctor_selftest.selftest_inputs(1)})[0]
     assert out.shape == (1, 2, *doctor_selftest.INPUT_HW) and np.isfinite(out).all()
-    plugin_graph = to_trt_graph(graph)
-    assert len(plugin_nodes(plugin_graph)) == 1 and not trt_graph_problems(plugin_graph, 1)
-    native = reexpand_plugins(plugin_graph)
-    assert len(find_unpool_sites(native)) == 1 and not plugin_nodes(native)
+    forms = doctor_selftest.selftest_forms()
+    from edgeseg.export.engine_plan import precision_plan
+
+    for major, precision in ((10, "fp16"), (11, "fp16"), (10, "int8"), (11, "fp32")):
+        onnx_precision = precision_plan(major, precision).onnx_precision
+        plugin = forms.engine_source(major, precision, "plugin")
+        native = forms.engine_source(major, precision, "native")
+        assert (plugin.precision, native.precision) == (onnx_precision, onnx_precision)
+        assert len(plugin_nodes(plugin.model)) == 1 and not trt_graph_problems(plugin.model, 1)
+        assert len(find_unpool_sites(native.model)) == 1 and not plugin_nodes(native.model)
+        reference = forms.reference(precision).model
+        run = ort.InferenceSession(
+            reference.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        assert run.run(None, {"input": doctor_selftest.selftest_inputs(1)})[0].shape == out.shape
+    assert forms.engine_source(10, "fp32", "plugin") is forms.engine_source(11, "fp32", "plugin")

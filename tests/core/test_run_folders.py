@@ -42,6 +42,7 @@ def test_the_next_free_name_as_ultralytics_gives_it(tmp_path: Path) -> None:
     assert claim_run_dir(runs / "train", MARKERS, exist_ok=True) == runs / "train"
 
 
+@pytest.mark.slow
 def test_train_into_a_run_takes_the_next_name_and_resume_stays_beside_its_checkpoint(
     cli, camvid_like: Path, tmp_path: Path
 ) -> None:
@@ -115,6 +116,7 @@ def test_eval_json_into_a_read_only_folder_is_one_line(
     assert len(lines) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_export_into_a_read_only_folder_is_one_line(
     cli, tiny_checkpoint: Path, read_only: Path
 ) -> None:

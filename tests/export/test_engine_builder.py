@@ -62,23 +62,50 @@ def test_versions_are_parsed() -> None:
 
 
 def test_precision_plan_per_major_version() -> None:
-    # 10.x: FP32 ONNX, FP16 through the builder flag (NvInfer.h v10.3.0: BuilderFlag::kFP16)
-    assert precision_plan(10, "fp16") == PrecisionPlan("fp32", ("FP16",), ())
-    # 11.x: no precision flags (strongly typed only): FP16 comes from an FP16 ONNX
-    assert precision_plan(11, "fp16") == PrecisionPlan("fp16", (), ())
-    for major in (10, 11):  # "fp32" means FP32, not TF32
-        assert precision_plan(major, "fp32") == PrecisionPlan("fp32", (), ("TF32",))
+    # FP16 is strongly typed from the FP16 ONNX on both: 10.x through
+    # NetworkDefinitionCreationFlag::kSTRONGLY_TYPED (NvInfer.h v10.3.0), no precision flag
+    # (not allowed on a strongly typed network); 11.x has neither flags nor weak typing.
+    for major in (10, 11):
+        assert precision_plan(major, "fp16") == PrecisionPlan("fp16", (), (), strongly_typed=True)
+    # "fp32" means FP32, not TF32
+    assert precision_plan(10, "fp32") == PrecisionPlan("fp32", (), ("TF32",))
+    assert precision_plan(11, "fp32") == PrecisionPlan("fp32", (), ("TF32",), strongly_typed=True)
     with pytest.raises(EdgesegError, match=r"10\.x or 11\.x"):
         precision_plan(8, "fp32")
+    with pytest.raises(EdgesegError, match=r"10\.x or 11\.x"):
+        precision_plan(8, "int8")
     # INT8 is the Q/DQ graph: 10.x still needs BuilderFlag::kINT8 for it (and kFP16 for the
-    # float layers with --fp16); 11.x has no such flags, the graph's types decide.
+    # float layers with --fp16, with the unpooling layers pinned to FP32); 11.x has no such
+    # flags, the graph's types decide.
     assert precision_plan(10, "int8") == PrecisionPlan("int8", ("INT8",), ())
     assert precision_plan(10, "int8", float_fp16=True) == PrecisionPlan(
-        "int8", ("INT8", "FP16"), ()
+        "int8", ("INT8", "FP16"), (), pin_unpool=True
     )
-    assert precision_plan(11, "int8", float_fp16=True) == PrecisionPlan("int8", (), ())
+    assert precision_plan(11, "int8", float_fp16=True) == PrecisionPlan(
+        "int8", (), (), strongly_typed=True
+    )
+    assert precision_plan(10, "fp16").typing == "strongly typed"
+    assert precision_plan(10, "int8").typing == "weakly typed"
     with pytest.raises(EdgesegError, match="fp32, fp16, int8"):
         precision_plan(10, "bf16")
+
+
+def test_onnx_precision_of_reads_the_graph_types() -> None:
+    from edgeseg.export.engine_plan import onnx_precision_of
+    from edgeseg.export.fp16 import to_fp16
+    from edgeseg.export.torch_to_onnx import export_onnx
+
+    model = create_model("segnet-basic", num_classes=2, channels=8, kernel_size=3).eval()
+    portable = export_onnx(model, CARD)
+    assert onnx_precision_of(portable) == "fp32"
+    assert onnx_precision_of(to_fp16(portable)) == "fp16"
+    from onnx import TensorProto, helper
+
+    half_in = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 1, 2, 2])
+    relu = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [half_in], [])
+    assert onnx_precision_of(helper.make_model(relu)) == "fp16"  # no weights, FP16 input
+    portable.graph.node.append(helper.make_node("QuantizeLinear", ["a", "s"], ["q"]))
+    assert onnx_precision_of(portable) == "int8"
 
 
 def test_default_profile() -> None:
@@ -190,13 +217,13 @@ def test_no_gpu_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_engine_export_without_tensorrt_fails_before_exporting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from edgeseg.export import export_checkpoint
+    from edgeseg.export import ExportOptions, export_checkpoint
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     checkpoint = tmp_path / "m.pt"
     save_checkpoint(checkpoint, create_model("segnet-basic", 2, channels=8, kernel_size=3), CARD)
     with pytest.raises(EdgesegError, match="TensorRT is not installed"):
-        export_checkpoint(checkpoint, tmp_path / "out", format="engine")
+        export_checkpoint(ExportOptions(checkpoint, tmp_path / "out", format="engine"))
     assert not (tmp_path / "out").exists()
 
 
@@ -276,7 +303,7 @@ def test_engine_build_and_check(
     except EdgesegError as exc:
         missing(str(exc))
     from edgeseg.backends.tensorrt import PLUGIN_VERSION, plugin_library_path
-    from edgeseg.export import export_checkpoint
+    from edgeseg.export import ExportOptions, export_checkpoint
     from edgeseg.export.plugin import build_plugin
 
     if not plugin_library_path().is_file():
@@ -288,7 +315,9 @@ def test_engine_build_and_check(
     checkpoint = tmp_path / "m.pt"
     torch.manual_seed(0)
     save_checkpoint(checkpoint, create_model("segnet-basic", 2, channels=8, kernel_size=3), CARD)
-    result = export_checkpoint(checkpoint, tmp_path / "out", format="engine", fp16=fp16)
+    result = export_checkpoint(
+        ExportOptions(checkpoint, tmp_path / "out", format="engine", fp16=fp16)
+    )
     (engine_figure,) = [f for f in result.parity if f.artifact == "model.engine"]
     assert engine_figure.passed, engine_figure.row()
     card = read_sidecar(result.files["engine"])
@@ -303,3 +332,17 @@ def test_engine_build_and_check(
         plugin_version=PLUGIN_VERSION,
         engine=result.files["engine"],
     )
+
+
+def test_gpu_identity_in_the_card_is_what_the_binding_reports() -> None:
+    from edgeseg.backends.cuda_api import uuid_text
+    from edgeseg.export.engine import gpu_identity
+
+    assert uuid_text(bytes(range(16))) == "GPU-00010203-0405-0607-0809-0a0b0c0d0e0f"
+    full = cuda.GpuInfo("Orin", "8.7", "12.6", "GPU-1", 16, 62000)
+    assert gpu_identity(full) == {
+        "gpu_uuid": "GPU-1",
+        "gpu_multiprocessors": 16,
+        "gpu_memory_mib": 62000,
+    }
+    assert gpu_identity(cuda.GpuInfo("Orin", "8.7", "12.6")) == {}  # a binding that cannot say

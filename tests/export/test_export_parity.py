@@ -20,7 +20,7 @@ from model_helpers import randomize_batchnorm
 from edgeseg.backends.tensorrt import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from edgeseg.card import ONNX_METADATA_KEY, ModelCard
 from edgeseg.checkpoint import load_model, save_checkpoint
-from edgeseg.export import export_checkpoint
+from edgeseg.export import ExportOptions, export_checkpoint
 from edgeseg.export.parity import sample_inputs
 from edgeseg.export.trt_graph import trt_graph_problems
 from edgeseg.models import create_model
@@ -56,7 +56,9 @@ def export(
     folder = tmp_path_factory.mktemp(name)
     checkpoint = make_checkpoint(folder / "model.pt", architecture, input_hw, **arch_args)
     lines: list[str] = []
-    result = export_checkpoint(checkpoint, folder / "export", log=lines.append, **options)
+    result = export_checkpoint(
+        ExportOptions(checkpoint, folder / "export", **options), log=lines.append
+    )
     result.log = "\n".join(lines)  # type: ignore[attr-defined]
     return result
 
@@ -102,7 +104,11 @@ def card_in(path: Path) -> ModelCard:
 
 def test_segnet_parity_at_an_odd_size(segnet_small) -> None:
     assert_tight_parity(segnet_small)
-    assert {f.artifact for f in segnet_small.parity} == {"model.onnx", "model.trt.onnx"}
+    assert {f.artifact for f in segnet_small.parity} == {
+        "model.onnx",
+        "model.portable.onnx",
+        "model.trt.onnx",
+    }
     assert "parity with PyTorch" in segnet_small.log
 
 
@@ -137,6 +143,7 @@ def test_files_and_cards(segnet_basic, segnet_quarter_dynamic) -> None:
     files = segnet_basic.files
     assert {p.name for p in files.values()} == {
         "model.onnx",
+        "model.portable.onnx",
         "model.trt.onnx",
         "model.fp16.onnx",
         "model.fp16.trt.onnx",

@@ -165,24 +165,36 @@ def test_runtime_opens_a_native_engine_without_the_plugin(
 
 
 def _native_graphs(checkpoint: Path) -> dict[str, onnx.ModelProto]:
+    """The graphs a native engine is built from, as the artifact planner gives them (TensorRT
+    11's precisions; on 10.x FP16 builds from the FP32 graph), from each kind of source."""
     from edgeseg.calibration.quantize import quantize_int8
     from edgeseg.checkpoint import load_model
-    from edgeseg.export.fp16 import to_fp16
+    from edgeseg.export.forms import Forms
     from edgeseg.export.torch_to_onnx import export_onnx
-    from edgeseg.export.trt_graph import to_trt_graph
-    from edgeseg.unpool_graph import reexpand_plugins, to_maxunpool_form
 
     model, card = load_model(checkpoint)
     static = export_onnx(model, card)
     inputs = np.random.default_rng(0).standard_normal((4, 3, 36, 52)).astype(np.float32)
-    sources = {
-        "fp32 from model.onnx (MaxUnpool form)": to_maxunpool_form(static),
-        "fp16": to_fp16(static),
-        "int8": quantize_int8(static, inputs, method="minmax"),
-        "dynamic": export_onnx(model, card, dynamic=True),
-        "argmax, opset 17": export_onnx(model, card, argmax=True, opset=17),
+    forms = Forms(static, card, lambda g: quantize_int8(g, inputs, method="minmax"))
+    from_ort_form = Forms(forms.get("onnxruntime", "fp32").model, card)
+    from_plugin_graph = Forms(forms.get("plugin", "fp16").model, card.replace(precision="fp16"))
+    return {
+        "fp32": forms.engine_source(11, "fp32", "native").model,
+        "fp32 from model.onnx (MaxUnpool form)": from_ort_form.engine_source(
+            11, "fp32", "native"
+        ).model,
+        "fp16": forms.engine_source(11, "fp16", "native").model,
+        "fp16 from model.fp16.trt.onnx": from_plugin_graph.engine_source(
+            10, "fp16", "native"
+        ).model,
+        "int8": forms.engine_source(11, "int8", "native").model,
+        "dynamic": Forms(export_onnx(model, card, dynamic=True), card)
+        .engine_source(10, "fp32", "native")
+        .model,
+        "argmax, opset 17": Forms(export_onnx(model, card, argmax=True, opset=17), card)
+        .engine_source(10, "fp32", "native")
+        .model,
     }
-    return {name: reexpand_plugins(to_trt_graph(g)) for name, g in sources.items()}
 
 
 def test_native_graphs_hold_only_what_tensorrt_parses(checkpoint: Path) -> None:

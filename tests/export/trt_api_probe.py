@@ -9,6 +9,7 @@ version. The checks are listed in :data:`CHECKS` (importable without TensorRT, f
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import traceback
@@ -77,11 +78,6 @@ def check_logger(trt: Any) -> None:
     logger.log(trt.ILogger.Severity.WARNING, "not an error")
     assert logger.last_error == "first line"
     trt.Logger(trt.Logger.WARNING)
-
-
-def check_builtin_plugins(trt: Any) -> None:
-    # A real call into the stub library: the signature takes edgeseg's logger object.
-    assert trt.init_libnvinfer_plugins(_logger(trt), "") is True
 
 
 def check_plugin_registry(trt: Any) -> None:
@@ -155,7 +151,8 @@ def _precision_check(precision: str, float_fp16: bool = False) -> Any:
 
         plan = precision_plan(tensorrt_major(trt.__version__), precision, float_fp16=float_fp16)
         config = Checked(trt, "IBuilderConfig")
-        _set_precision(trt, config, plan)  # getattr(trt.BuilderFlag, name) is the real enum
+        network = Checked(trt, "INetworkDefinition", {"num_layers": 0})
+        _set_precision(trt, config, network, plan)  # getattr(trt.BuilderFlag, name): real enum
         flags = [c for c in config.calls if c.endswith(("set_flag", "clear_flag"))]
         assert len(flags) == len(plan.builder_flags) + len(
             [f for f in plan.clear_flags if hasattr(trt.BuilderFlag, f)]
@@ -197,6 +194,7 @@ def check_profile(trt: Any) -> None:
 def check_parser(trt: Any) -> None:
     from edgeseg.errors import EdgesegError
     from edgeseg.export.engine import _parse
+    from edgeseg.export.engine_plan import PrecisionPlan
 
     error = Checked(
         trt, "ParserError", {"desc": "No importer registered for op: X", "node_name": "n1"}
@@ -206,7 +204,7 @@ def check_parser(trt: Any) -> None:
     )
     builder = Checked(trt, "Builder")
     try:
-        _parse(proxy, builder, _logger(trt), Path("model.trt.onnx"))
+        _parse(proxy, builder, _logger(trt), Path("model.trt.onnx"), PrecisionPlan("fp32", (), ()))
     except EdgesegError as exc:
         assert "1 parser errors" in str(exc), exc
     else:
@@ -324,7 +322,6 @@ CHECKS = {
     "checker-catches-mistakes": check_checker_catches_mistakes,
     "import": check_import,
     "logger": check_logger,
-    "builtin-plugins": check_builtin_plugins,
     "plugin-registry-load-once": check_plugin_registry,
     "plugin-other-tensorrt-refused": check_plugin_refused,
     "builder-config": check_builder,
@@ -341,11 +338,23 @@ CHECKS = {
 }
 
 
+def _build_checks() -> dict:
+    from trt_build_probe import BUILD_CHECKS
+
+    return BUILD_CHECKS
+
+
+CHECKS.update(_build_checks())
+
+
 def main() -> None:
     import tensorrt as trt
 
     results = {}
+    only = os.environ.get("TRT_PROBE_ONLY", "")  # a name prefix, to rerun a few checks by hand
     for name, check in CHECKS.items():
+        if not name.startswith(only):
+            continue
         try:
             check(trt)
             results[name] = "ok"

@@ -71,6 +71,7 @@ class Checked:
         object.__setattr__(self, "_cls", cls)
         object.__setattr__(self, "_answers", dict(answers or {}))
         object.__setattr__(self, "calls", [])
+        object.__setattr__(self, "arguments", [])  # (name, args) of each call, for assertions
 
     def _real(self, name: str) -> Any:
         cls = getattr(self._trt, self._cls)
@@ -102,6 +103,7 @@ class Checked:
         if problem:
             raise TypeError(f"TensorRT {self._trt.__version__}: {self._cls}.{name}{problem}")
         self.calls.append(f"{self._cls}.{name}")
+        self.arguments.append((name, args))
         ret = returned_type(self._trt, function, (self, *args), kwargs)
         return self._answer(name, ret, args)
 

@@ -99,7 +99,15 @@ def test_checkpoint_table_json_and_chart(bench_run: tuple) -> None:
 
     header, *lines = result.stdout.strip().splitlines()
     assert header.split()[:4] == ["backend", "precision", "size", "p50"]
-    assert len(lines) == 12
+    assert "mIoU" not in header  # only with --data
+    # One line per measured row, one per backend and reason for the skipped ones: TensorRT's
+    # reason once for its three precisions, not on every row.
+    skipped = {(r["backend"], r["reason"]) for r in rows.values() if r["status"] == "skipped"}
+    measured = [r for r in rows.values() if r["status"] == "ok"]
+    assert len(lines) == len(measured) + len(skipped)
+    for backend, reason in skipped:
+        said = [line for line in lines if line.split()[0] == backend and reason in line]
+        assert len(said) == 1, (backend, reason)
     assert "exporting ONNX at 64x96" in result.stderr
 
     chart = cv2.imread(str(out / "bench.png"))
@@ -132,7 +140,7 @@ def test_static_onnx_is_measured_at_its_own_size(cli, tiny_onnx: Path, tmp_path:
         shlex.split(line.strip())
         for line in help_text.split("Examples:")[1].split("Options:")[0].strip().splitlines()
     ]
-    assert len(examples) == 3 and all(e[:2] == ["edgeseg", "bench"] for e in examples)
+    assert len(examples) == 4 and all(e[:2] == ["edgeseg", "bench"] for e in examples)
     example = next(e for e in examples if any(a.endswith(".onnx") for a in e))
     args = [
         str(tiny_onnx) if a.endswith(".onnx") else str(tmp_path / "out") if "runs/" in a else a
@@ -181,6 +189,15 @@ def test_bad_values_are_one_line_errors(
 
 def test_missing_model_and_too_small_size(cli, checkpoint: Path, tmp_path: Path) -> None:
     assert_one_line_error(cli("bench", "--model", str(tmp_path / "nope.pt")), "nope.pt not found")
+    # Checked before the run folder is claimed: no "writes to runs/bench2" first, no folder.
+    earlier = tmp_path / "runs" / "bench"
+    earlier.mkdir(parents=True)
+    (earlier / "bench.json").write_text("{}")
+    result = cli("bench", "--model", "nope.pt", cwd=tmp_path)
+    assert_one_line_error(result, "model nope.pt not found")
+    assert not (tmp_path / "runs" / "bench2").exists()
+    result = cli("bench", "--data", str(tmp_path / "nodata"), cwd=tmp_path)
+    assert_one_line_error(result, "nodata not found")
     result = cli("bench", "--model", str(checkpoint), "--sizes", "8x8", "--out", str(tmp_path))
     assert_one_line_error(
         result, "size 8x8 is below what segnet-basic takes (each side at least 16)"
@@ -243,3 +260,53 @@ def test_combinations_take_turns_and_a_failing_one_is_skipped(tiny_onnx: Path) -
     assert (entries[2].row.status, entries[2].row.reason) == ("skipped", "c broke")
     assert entries[0].row.status == "ok"
     assert len(ticks) == len(calls)
+
+
+def test_default_size_is_the_models_own(cli, checkpoint: Path, tmp_path: Path) -> None:
+    """What `edgeseg run` runs: the card's input size, not a fixed list."""
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the row")
+    out = tmp_path / "out"
+    args = ("--backends", "onnxruntime", "--precisions", "fp32", "--runs", "1", "--warmup", "0")
+    result = cli("bench", "--model", str(checkpoint), *args, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((out / "bench.json").read_text())["rows"]
+    assert [r["size"] for r in rows] == ["36x52"] and rows[0]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_data_adds_an_accuracy_column(cli, camvid_like: Path, tmp_path: Path) -> None:
+    """Each measured row's mIoU through its own segmenter: FP32 in ONNX Runtime equals the
+    checkpoint in torch (the same model), and equals ``edgeseg eval`` on the same images."""
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the rows")
+    import torch
+    from model_helpers import randomize_batchnorm
+
+    from edgeseg.apps.evaluate import evaluate_many
+    from edgeseg.checkpoint import save_checkpoint
+    from edgeseg.data.spec import CAMVID
+    from edgeseg.models import create_model
+
+    torch.manual_seed(0)
+    model = randomize_batchnorm(create_model("segnet-basic", 11, channels=8, kernel_size=3))
+    card = CARD.replace(
+        num_classes=11, class_names=CAMVID.class_names, palette=CAMVID.palette,
+        ignore_index=CAMVID.ignore_index, input_hw=(48, 64),
+    )  # fmt: skip
+    checkpoint = save_checkpoint(tmp_path / "camvid.pt", model.eval(), card) and (
+        tmp_path / "camvid.pt"
+    )
+    out = tmp_path / "out"
+    result = cli(
+        "bench", "--model", str(checkpoint), "--backends", "onnxruntime,torch",
+        "--precisions", "fp32", "--data", str(camvid_like), "--limit", "3", *FAST,
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "mIoU" in result.stdout.splitlines()[0]
+    report = json.loads((out / "bench.json").read_text())
+    assert report["data"] == str(camvid_like)
+    miou = {r["backend"]: r["miou"] for r in report["rows"]}
+    assert 0 <= miou["onnxruntime"] <= 1
+    assert miou["onnxruntime"] == pytest.approx(miou["torch"], abs=1e-3)
+    ((metrics, _, _),) = evaluate_many([checkpoint], camvid_like, "val", limit=3, progress=False)
+    assert miou["torch"] == pytest.approx(metrics["miou"], abs=1e-4)

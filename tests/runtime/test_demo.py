@@ -80,6 +80,7 @@ def test_a_missing_source_is_refused_before_a_run_folder_is_named(cli, tmp_path:
     assert sorted(p.name for p in Path("runs").iterdir()) == ["demo"]
 
 
+@pytest.mark.slow
 def test_without_torch_the_default_model_runs_and_the_demo_says_what_to_install(
     tmp_path: Path,
 ) -> None:

@@ -258,6 +258,7 @@ def _varied_model(torch: object, arch_args: dict) -> object:
     return model.eval()
 
 
+@pytest.mark.slow
 def test_checkpoint_and_its_exported_onnx_give_the_torch_masks(tmp_path: Path) -> None:
     """A real SegNet checkpoint on the torch backend, and (when the export stage is installed)
     its ArgMax-ended ONNX export on ONNX Runtime, against PyTorch computed here: the scores
