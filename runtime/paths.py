@@ -27,8 +27,11 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
 
 def source_inputs(source: FrameSource) -> tuple[list[Path], list[Path]]:
     """(files, folders) a source reads: a video file, or the images and their folders."""
+    source = getattr(source, "source", source)  # a PacedSource wraps one
     if isinstance(source, ImageFolderSource):
         files = [_resolved(p) for p in source.files]
+        if len(files) == 1:  # one image: an output beside it overwrites nothing else
+            return files, []
         return files, sorted({p.parent for p in files})
     if isinstance(source, VideoCaptureSource) and source.kind == "file":
         target = str(source.target)

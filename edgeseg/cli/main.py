@@ -67,6 +67,7 @@ def _register() -> None:
     from edgeseg.cli.doctor import doctor_command
     from edgeseg.cli.evaluate import eval_command
     from edgeseg.cli.export import export_command
+    from edgeseg.cli.foreign import card_command
     from edgeseg.cli.plugin import plugin_group
     from edgeseg.cli.run import run_command
     from edgeseg.cli.train import train_command
@@ -79,6 +80,7 @@ def _register() -> None:
     cli.add_command(demo_command)
     cli.add_command(bench_command)
     cli.add_command(doctor_command)
+    cli.add_command(card_command)
 
 
 _register()
