@@ -93,21 +93,26 @@ class VideoSink(Sink):
             )
         if not self.path.parent.exists():
             raise EdgesegError(f"output folder {self.path.parent} does not exist")
+        # A video is finished by a rename: a FIFO or a device as its target is refused (before
+        # an encoder is probed, which would print OpenCV's errors beside the one line).
+        self._output = PendingFile(self.path, suffix, in_place=False, what="video")
+        self._tmp = self._output.path
         self.fps = fps if fps and 0 < fps <= 1000 else DEFAULT_FPS
         self.live = live
         self.frames = 0
         self.failed = False
         self.encoder: VideoEncoder | None = None
         if writer_factory is None:
-            self.encoder = choose_file_encoder(self.path, encoding or EncodingOptions())
+            try:
+                self.encoder = choose_file_encoder(self.path, encoding or EncodingOptions())
+            except BaseException:
+                self._output.discard()  # no temporary file left behind
+                raise
             writer_factory = self.encoder.file_factory(suffix)
         self._factory: WriterFactory = writer_factory
         self._writer: VideoWriterLike | None = None
         self._size: tuple[int, int] | None = None
         self._pending: list[tuple[float, np.ndarray]] = []  # live: frames before the rate is known
-        # A video is finished by a rename: a FIFO or a device as its target is refused.
-        self._output = PendingFile(self.path, suffix, in_place=False, what="video")
-        self._tmp = self._output.path
 
     @property
     def description(self) -> str:

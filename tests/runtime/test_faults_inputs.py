@@ -43,7 +43,7 @@ def test_unicode_digits_are_not_numbers(cli, tiny_onnx: Path, tmp_path: Path) ->
     model = ("run", "--model", str(tiny_onnx))
     assert_one_line_error(cli(*model, "--source", "²"), "source ² not found")
     assert_one_line_error(cli(*model, "--source", "csi://²"), "expected csi://N")
-    assert_one_line_error(cli(*model, "--source", video, "--serve", "²"), "expected [HOST:]PORT")
+    assert_one_line_error(cli(*model, "--source", video, "--serve", "²"), "port must be a number")
     with pytest.raises(EdgesegError, match="not found"):
         open_source("²")
     with pytest.raises(EdgesegError, match="expected"):
