@@ -18,9 +18,13 @@ from test_trt_api import BINDINGS, installed_versions
 
 from edgeseg.export.plugin.build import tensorrt_header_version
 
+#: Resolved at collection, before each test's own working directory (a relative
+#: EDGESEG_TRT_HEADERS, as .ci/run sets it, names a folder beside the clone).
+HEADER_FOLDERS = header_folders(os.environ.get(HEADERS_ENV))
+
 
 def _headers(major_minor: tuple[int, int]) -> Path:
-    for folder in header_folders(os.environ.get(HEADERS_ENV)):
+    for folder in HEADER_FOLDERS:
         if tensorrt_header_version(folder)[:2] == major_minor:
             return folder
     pytest.skip(f"{HEADERS_ENV} holds no TensorRT {major_minor[0]}.{major_minor[1]} headers")
