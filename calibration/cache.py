@@ -20,6 +20,7 @@ import numpy as np
 from edgeseg.calibration.readers import CalibrationSource, read_source, warn_if_few
 from edgeseg.files import atomic_write_bytes
 from edgeseg.user_cache import user_cache_dir
+from edgeseg.validate import array_fits
 
 
 def cache_key(source: CalibrationSource, input_hw: Sequence[int]) -> str:
@@ -51,10 +52,13 @@ def load_images(
     path = folder / f"{cache_key(source, input_hw)}.npy"
     if use_cache and path.is_file():
         try:
-            images, hit = np.load(path, allow_pickle=False), True
+            images = np.load(path, allow_pickle=False)
         except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # a damaged entry: rebuild it
-            hit = False
+            images = None
+        # A damaged, empty or wrong-shaped entry (another version, a disk error): rebuild it.
+        hit = array_fits(images, (None, *(int(v) for v in input_hw), 3), np.uint8)
+        if not hit:
+            path.unlink(missing_ok=True)
     else:
         hit = False
     if not hit:

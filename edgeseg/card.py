@@ -20,6 +20,7 @@ from typing import Any
 
 from edgeseg.errors import EdgesegError
 from edgeseg.files import atomic_write_bytes
+from edgeseg.validate import ascii_int, check_fields, check_normalisation, check_palette
 
 ONNX_METADATA_KEY = "edgeseg.model_card"
 CARD_SCHEMA = 1
@@ -60,6 +61,7 @@ class ModelCard:
     build: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self, "model card")
         if self.num_classes < 1:
             raise EdgesegError(
                 f"model card: num_classes must be at least 1, got {self.num_classes}"
@@ -72,6 +74,8 @@ class ModelCard:
             raise EdgesegError(
                 f"model card: {len(self.palette)} palette colours for {self.num_classes} classes"
             )
+        check_palette(self.palette)
+        check_normalisation(list(self.mean), list(self.std))
         if len(self.input_hw) != 2 or min(self.input_hw) < 1:
             raise EdgesegError(f"model card: input_hw must be (height, width), got {self.input_hw}")
         if self.precision not in PRECISIONS:
@@ -109,9 +113,16 @@ class ModelCard:
         if missing:
             raise EdgesegError(f"model card is missing {', '.join(missing)}; re-export the model")
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["class_names"] = tuple(kwargs["class_names"])
-        kwargs["palette"] = tuple(tuple(int(v) for v in c) for c in kwargs["palette"])
-        kwargs["input_hw"] = (int(kwargs["input_hw"][0]), int(kwargs["input_hw"][1]))
+        # Checked as written (a text colour, two means, a std of 0 are one line each), then
+        # converted: int("red") or float(None) must not become a traceback.
+        check_palette(kwargs["palette"])
+        check_normalisation(kwargs.get("mean", cls.mean), kwargs.get("std", cls.std))
+        hw = kwargs["input_hw"]
+        if not (isinstance(hw, list | tuple) and len(hw) == 2 and all(ascii_int(v) for v in hw)):
+            raise EdgesegError(f"model card: input_hw must be [height, width] in pixels, got {hw}")
+        kwargs["class_names"] = tuple(str(name) for name in kwargs["class_names"])
+        kwargs["palette"] = tuple(tuple(c) for c in kwargs["palette"])
+        kwargs["input_hw"] = (int(hw[0]), int(hw[1]))
         for key in ("mean", "std"):
             if key in kwargs:
                 kwargs[key] = tuple(float(v) for v in kwargs[key])

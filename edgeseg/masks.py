@@ -69,9 +69,45 @@ def mask_at(output: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     """One image's network output -> (H, W) uint8 class mask at ``size_hw``.
 
     ``output``: (K, h, w) scores (resized bilinearly, then the argmax) or an (h, w) class map
-    (resized by nearest neighbour). At most 256 classes.
+    (resized by nearest neighbour). At most 256 classes. Memory: scores resized whole up to
+    :data:`WHOLE_SCORES_BYTES` (a 1080p frame of 11 classes), band by band above it
+    (:func:`_mask_in_bands`), so a huge frame costs about its mask, not K x H x W floats.
     """
     output = np.asarray(output)
     if output.ndim == 2:
         return resize_mask(output.astype(np.uint8, copy=False), size_hw)
+    height, width = size_hw
+    if output.shape[0] * height * width * 4 > WHOLE_SCORES_BYTES:
+        return _mask_in_bands(np.asarray(output, dtype=np.float32), height, width)
     return argmax_classes(resize_scores(output, size_hw))
+
+
+#: Resized scores above this size are produced in bands of rows (:func:`mask_at`).
+WHOLE_SCORES_BYTES = 128 << 20
+BAND_BYTES = 16 << 20
+
+
+def _mask_in_bands(scores: np.ndarray, height: int, width: int) -> np.ndarray:
+    """:func:`mask_at` for a large (H, W): each band of output rows is interpolated from the two
+    score rows around it (PyTorch's ``align_corners=False`` rule, as ``cv2.resize`` uses), the
+    rows first resized in width by ``cv2.resize``. Peak memory: the mask plus ~2 bands."""
+    classes, rows, _ = scores.shape
+    mask = np.empty((height, width), np.uint8)
+    band = max(1, BAND_BYTES // (classes * width * 4))
+    scale = rows / height
+    for top in range(0, height, band):
+        y = np.arange(top, min(height, top + band), dtype=np.float64)
+        source = np.maximum((y + 0.5) * scale - 0.5, 0.0)
+        low = np.minimum(np.floor(source).astype(np.intp), rows - 1)
+        high = np.minimum(low + 1, rows - 1)
+        weight = (source - low).astype(np.float32)[None, :, None]
+        first, last = int(low[0]), int(high[-1]) + 1
+        wide = np.empty((classes, last - first, width), np.float32)
+        for plane, target in zip(scores[:, first:last], wide, strict=True):
+            cv2.resize(plane, (width, last - first), dst=target, interpolation=cv2.INTER_LINEAR)
+        upper, lower = wide[:, low - first], wide[:, high - first]
+        lower -= upper
+        lower *= weight
+        upper += lower
+        mask[top : top + len(y)] = argmax_classes(upper)
+    return mask

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.validate import check_pixels
 
 
 def normalize(image_rgb: np.ndarray, card: ModelCard) -> np.ndarray:
@@ -34,6 +35,7 @@ def check_frame(image_bgr: np.ndarray) -> None:
         raise EdgesegError(f"expected a uint8 image, got {image_bgr.dtype}")
     if image_bgr.shape[0] == 0 or image_bgr.shape[1] == 0:
         raise EdgesegError(f"expected an image with pixels, got an empty one {image_bgr.shape}")
+    check_pixels(image_bgr.shape[0], image_bgr.shape[1], "frame")  # the pixel budget
 
 
 def resize_to_input(image: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:

@@ -118,7 +118,26 @@ def plan_export(options: ExportOptions, log: Callable[[str], None] = print) -> E
             int8 = dataclasses.replace(int8, data=recorded_dataset(source, log))
             options = dataclasses.replace(options, int8=int8)
         calibration = check_options(int8)
+    _check_outputs(options)
     return ExportPlan(options, calibration)
+
+
+def _check_outputs(options: ExportOptions) -> None:
+    """No file the export writes may be the source or lie inside the calibration data
+    (:func:`edgeseg.outputs.check_outputs`); an ONNX source the export builds from in place is
+    read, not rewritten, so its own name is left out."""
+    from edgeseg.calibration.int8 import REPORT_JSON, REPORT_PNG
+    from edgeseg.export.forms import FILE_NAMES
+    from edgeseg.outputs import check_outputs
+
+    out = options.out or DEFAULT_OUT
+    names = [*FILE_NAMES.values(), "model.engine.json", REPORT_JSON, REPORT_PNG]
+    if options.from_onnx:
+        names = [n for n in names if (out / n).resolve() != options.source.resolve()]
+    calib = options.int8.data if options.int8 is not None else None
+    check_outputs(
+        {"the source": options.source, "--calib-data": calib}, {}, {"--out": (out, names)}
+    )
 
 
 def recorded_dataset(checkpoint: Path, log: Callable[[str], None] = print) -> Path:

@@ -9,7 +9,9 @@ TensorRT, or PyTorch for checkpoints), never torch for ONNX files and engines.
 >>> shown = overlay(frame_bgr, mask, segmenter.card, alpha=0.5, legend=True)
 >>> class_shares(mask, segmenter.card)              # {"Road": 0.41, "Sky": 0.17, ...}
 
-``Pipeline(open_source("clip.mp4"), segmenter, [VideoSink("out.mp4")]).run()`` runs the threaded
+Media by URI both ways: ``open_source("rtsp://cam/live")`` and ``open_output("rtp://host:5000")``
+(one table of schemes each, :data:`SOURCE_SCHEMES` and :data:`OUTPUT_SCHEMES`).
+``Pipeline(open_source("clip.mp4"), segmenter, [open_output("out.mp4")]).run()`` runs the threaded
 capture -> inference -> render loop that ``edgeseg run`` uses; ``ServeSink(8080)`` among the sinks
 serves it to a browser. See ``docs/runtime.md``.
 """
@@ -18,6 +20,14 @@ from edgeseg.masks import argmax_classes, resize_mask
 from edgeseg.media import FLIP_METHODS
 from edgeseg.runtime.cameras import CameraSettings, csi_pipeline
 from edgeseg.runtime.frames import CorruptFrame, Frame, FrameSource, RetryPolicy, SourceLost
+from edgeseg.runtime.options import (
+    CameraOptions,
+    EncodingOptions,
+    OutputOptions,
+    RenderOptions,
+    ServeOptions,
+)
+from edgeseg.runtime.outputs import OUTPUT_SCHEMES, OutputContext, open_output
 from edgeseg.runtime.overlay import (
     MODES,
     Renderer,
@@ -37,29 +47,37 @@ from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.serve import ServeSink
 from edgeseg.runtime.shares import class_shares
 from edgeseg.runtime.sinks import DisplaySink, FramesSink, MaskSink, display_available, output_sink
-from edgeseg.runtime.sources import open_source
+from edgeseg.runtime.sources import SOURCE_SCHEMES, open_source
 from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
 from edgeseg.runtime.video_sink import VideoSink
 
 __all__ = [
     "FLIP_METHODS",
     "MODES",
+    "OUTPUT_SCHEMES",
+    "SOURCE_SCHEMES",
+    "CameraOptions",
     "CameraSettings",
     "ClassSharesSink",
     "CorruptFrame",
     "DisplaySink",
+    "EncodingOptions",
     "Frame",
     "FrameResult",
     "FrameSource",
     "FramesSink",
     "MaskSink",
+    "OutputContext",
+    "OutputOptions",
     "PacedSource",
     "Pipeline",
     "PipelineStats",
+    "RenderOptions",
     "Renderer",
     "RetryPolicy",
     "RunSummary",
     "Segmenter",
+    "ServeOptions",
     "ServeSink",
     "Sink",
     "SourceLost",
@@ -73,6 +91,7 @@ __all__ = [
     "display_available",
     "draw_text",
     "legend_image",
+    "open_output",
     "open_source",
     "output_sink",
     "overlay",

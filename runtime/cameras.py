@@ -5,18 +5,21 @@ users type first. It becomes one GStreamer pipeline (:func:`csi_pipeline`)::
 
     nvarguscamerasrc sensor-id=0 ! video/x-raw(memory:NVMM), width=(int)1920, height=(int)1080,
       framerate=(fraction)30/1, format=(string)NV12 ! nvvidconv flip-method=0 !
-      video/x-raw, format=(string)BGRx ! videoconvert ! video/x-raw, format=(string)BGR !
+      video/x-raw, format=(string)BGRx, width=(int)480, height=(int)360 !
       appsink drop=true max-buffers=1 sync=false
 
 ``nvarguscamerasrc`` runs the sensor through the Jetson ISP (Argus) into NVMM buffers;
-``nvvidconv`` (the VIC engine) flips and converts to BGRx in system memory, ``videoconvert``
-drops the fourth byte for OpenCV; the appsink keeps one buffer and drops older ones
-(``drop=true max-buffers=1``) and does not wait on the clock (``sync=false``): without that, frames
-queue up in the appsink and users see 0.5-2 s of lag. The default mode, 1920x1080 at 30 fps, is a
-native mode of both common sensors: IMX219 (Raspberry Pi camera v2: 3264x2464 @21, 3264x1848 @28,
-1920x1080 @30, 1640x1232 @30, 1280x720 @60) and IMX477 (Raspberry Pi HQ camera: 3840x2160 @30,
-1920x1080 @60 with the JetPack driver), as their Argus mode lists show (``docs/jetson.md`` cites
-them). ``--flip`` names nvvidconv's ``flip-method`` values as jetson-inference does.
+``nvvidconv`` (the VIC engine) flips, scales to what the run needs (``scale_hw``: the model's
+input size for masks alone, at most 1280x720 for rendered outputs) and converts to BGRx, which
+OpenCV's appsink takes as it is: no single-threaded ``videoconvert`` on the CPU (the fourth
+byte is dropped in one vectorised pass when the frame is read); the appsink keeps one buffer and
+drops older ones (``drop=true max-buffers=1``) and does not wait on the clock (``sync=false``):
+without that, frames queue up in the appsink and users see 0.5-2 s of lag. The default mode,
+1920x1080 at 30 fps, is a native mode of both common sensors: IMX219 (Raspberry Pi camera v2:
+3264x2464 @21, 3264x1848 @28, 1920x1080 @30, 1640x1232 @30, 1280x720 @60) and IMX477
+(Raspberry Pi HQ camera: 3840x2160 @30, 1920x1080 @60 with the JetPack driver), as their Argus
+mode lists show (``docs/jetson.md`` cites them). The flip names are nvvidconv's ``flip-method``
+values, as jetson-inference names them.
 
 V4L2 cameras (``/dev/videoN``, ``v4l2:///dev/videoN``, an index) are opened with OpenCV's V4L2
 backend: pixel format (``MJPG`` or ``YUYV``) first, then size, rate, and a one-buffer driver
@@ -34,6 +37,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.media import FLIP_METHODS, V4L2_FORMATS
+from edgeseg.validate import ascii_int
 
 CSI_SIZE_HW = (1080, 1920)  # a native mode of IMX219 (at 30 fps) and IMX477 (at 60 fps)
 CSI_FPS = 30.0
@@ -72,29 +76,28 @@ class CameraSettings:
 def parse_csi(spec: str) -> int:
     """``csi://0`` -> 0; a one-line error for anything else after ``csi://``."""
     rest = spec.split("://", 1)[1].strip("/")
-    if not rest.isdigit():
+    if ascii_int(rest) is None:
         raise EdgesegError(f"{spec}: expected csi://N with N the sensor number (csi://0)")
     return int(rest)
 
 
-def _fraction(fps: float) -> str:
-    """30 -> ``30/1``; 29.97 -> ``2997/100`` (GStreamer caps take a fraction)."""
-    if float(fps).is_integer():
-        return f"{int(fps)}/1"
-    return f"{round(fps * 100)}/100"
+def csi_pipeline(
+    sensor_id: int, settings: CameraSettings | None = None, scale_hw: tuple[int, int] | None = None
+) -> str:
+    """The GStreamer pipeline that opens CSI camera ``sensor_id`` for OpenCV (module docs):
+    frames scaled by nvvidconv to ``scale_hw`` (height, width; None: the capture size) and
+    delivered as BGRx."""
+    from edgeseg.runtime.gstreamer import LIVE_APPSINK, fraction
 
-
-def csi_pipeline(sensor_id: int, settings: CameraSettings | None = None) -> str:
-    """The GStreamer pipeline that opens CSI camera ``sensor_id`` for OpenCV (module docs)."""
     settings = settings or CameraSettings()
     height, width = settings.size_hw or CSI_SIZE_HW
     fps = settings.fps or CSI_FPS
+    scaled = f", width=(int){scale_hw[1]}, height=(int){scale_hw[0]}" if scale_hw else ""
     return (
         f"nvarguscamerasrc sensor-id={sensor_id} ! video/x-raw(memory:NVMM), "
-        f"width=(int){width}, height=(int){height}, framerate=(fraction){_fraction(fps)}, "
+        f"width=(int){width}, height=(int){height}, framerate=(fraction){fraction(fps)}, "
         f"format=(string)NV12 ! nvvidconv flip-method={FLIP_METHODS.index(settings.flip)} ! "
-        "video/x-raw, format=(string)BGRx ! videoconvert ! video/x-raw, format=(string)BGR ! "
-        "appsink drop=true max-buffers=1 sync=false"
+        f"video/x-raw, format=(string)BGRx{scaled} ! {LIVE_APPSINK}"
     )
 
 

@@ -34,6 +34,11 @@ class LatestFrameSlot:
             self._cond.notify()
             return replaced
 
+    def empty(self) -> bool:
+        """Whether no frame waits (``queue.Queue.empty``'s meaning, for the stop's drain)."""
+        with self._cond:
+            return not self._has_item
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

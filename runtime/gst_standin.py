@@ -13,10 +13,11 @@ Jetson                                    desktop stand-in
 ``v4l2src device=...``                    ``videotestsrc is-live=true`` (+ ``jpegenc`` before
                                           ``image/jpeg`` caps, as an MJPG camera delivers)
 ``video/x-raw(memory:NVMM), ...``         ``video/x-raw, ...`` (system memory)
-``nvvidconv flip-method=N``               ``videoflip video-direction=D ! videoconvert``; D is
+``nvvidconv flip-method=N``               ``videoflip video-direction=D ! videoconvert !
+                                          videoscale`` (nvvidconv scales too); D is
                                           nvvidconv's method N by name
                                           (:data:`VIDEOFLIP_DIRECTIONS`)
-``nvvidconv`` (no flip)                   ``videoconvert``
+``nvvidconv`` (no flip)                   ``videoconvert ! videoscale``
 ``nvjpegdec``                             ``jpegdec``
 ========================================  ==========================================================
 
@@ -57,11 +58,12 @@ def standin_enabled() -> bool:
 def _nvvidconv(element: str) -> str:
     match = re.search(r"flip-method=(\d+)", element)
     if not match or int(match.group(1)) == 0:
-        return "videoconvert"
+        return "videoconvert ! videoscale"
     method = int(match.group(1))
     if method >= len(FLIP_METHODS):
         raise ValueError(f"nvvidconv flip-method={method} has no stand-in")
-    return f"videoflip video-direction={VIDEOFLIP_DIRECTIONS[FLIP_METHODS[method]]} ! videoconvert"
+    direction = VIDEOFLIP_DIRECTIONS[FLIP_METHODS[method]]
+    return f"videoflip video-direction={direction} ! videoconvert ! videoscale"
 
 
 def _element(element: str, previous: str) -> str:
@@ -84,7 +86,7 @@ def desktop_standin(pipeline: str) -> str:
 
     >>> desktop_standin("nvarguscamerasrc sensor-id=0 ! video/x-raw(memory:NVMM), width=(int)1280"
     ...                 " ! nvvidconv flip-method=2 ! appsink")
-    'videotestsrc is-live=true ! video/x-raw, width=(int)1280 ! videoflip video-direction=180 ! videoconvert ! appsink'
+    'videotestsrc is-live=true ! video/x-raw, width=(int)1280 ! videoflip video-direction=180 ! videoconvert ! videoscale ! appsink'
     """  # noqa: E501
     mapped: list[str] = []
     for piece in pipeline.split("!"):

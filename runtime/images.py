@@ -9,6 +9,7 @@ import cv2
 
 from edgeseg.media import IMAGE_SUFFIXES
 from edgeseg.runtime.frames import CorruptFrame, Frame, FrameSource, quiet_opencv
+from edgeseg.validate import check_pixels, image_header_hw
 
 
 class ImageFolderSource(FrameSource):
@@ -39,6 +40,11 @@ class ImageFolderSource(FrameSource):
             return None
         index, path = self._next, self.files[self._next]
         self._next += 1
+        if not path.exists():  # a symbolic link loop, a dangling link, a file removed since
+            raise CorruptFrame(f"cannot read {path}: a symbolic link loop or a missing file")
+        header_hw = image_header_hw(path)  # refused before decoding: a 771 KB PNG can be 16k x 16k
+        if header_hw is not None:
+            check_pixels(*header_hw, str(path))
         with quiet_opencv():
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:

@@ -27,6 +27,7 @@ import numpy as np
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.masks import NEAREST, resize_mask
+from edgeseg.preprocess import check_frame
 
 MODES = ("overlay", "mask", "side-by-side")
 LEGEND_BACKGROUND = (32, 32, 32)
@@ -169,6 +170,7 @@ class Renderer:
         ``frame``. Returns ``out`` (allocated when None: (H, W, 3), or (H, 2W, 3) side by side)
         with the legend and the ``text`` line drawn on it."""
         _check_mask(mask)
+        check_frame(frame)  # (H, W, 3) uint8 with pixels, within the pixel budget
         height, width = frame.shape[:2]
         shape = (height, 2 * width, 3) if self.mode == "side-by-side" else (height, width, 3)
         if out is None or out.shape != shape or out.dtype != np.uint8:

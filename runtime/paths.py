@@ -14,23 +14,24 @@ import os
 from pathlib import Path
 
 from edgeseg.errors import EdgesegError
+from edgeseg.outputs import check_outputs
 from edgeseg.runtime.frames import FrameSource
 from edgeseg.runtime.images import ImageFolderSource
 from edgeseg.runtime.sources import VideoCaptureSource
 
 
 def _resolved(path: str | os.PathLike[str]) -> Path:
-    return Path(path).expanduser().resolve()
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+    # os.path.realpath, not Path.resolve: a symbolic link loop raises RuntimeError there (3.11).
+    return Path(os.path.realpath(Path(path).expanduser()))
 
 
 def source_inputs(source: FrameSource) -> tuple[list[Path], list[Path]]:
     """(files, folders) a source reads: a video file, or the images and their folders."""
+    source = getattr(source, "source", source)  # a PacedSource wraps one
     if isinstance(source, ImageFolderSource):
         files = [_resolved(p) for p in source.files]
+        if len(files) == 1:  # one image: an output beside it overwrites nothing else
+            return files, []
         return files, sorted({p.parent for p in files})
     if isinstance(source, VideoCaptureSource) and source.kind == "file":
         target = str(source.target)
@@ -45,37 +46,20 @@ def check_run_paths(
     outputs: dict[str, str | os.PathLike[str] | None],
     named_outputs: tuple[str, ...] = (),
 ) -> None:
-    """Raise EdgesegError when an output would overwrite an input or another output.
+    """Raise EdgesegError when an output would overwrite an input or another output
+    (:func:`edgeseg.outputs.check_outputs`, the check every command makes).
 
     ``outputs``: option name -> path (None: not asked for). ``named_outputs``: the options
     whose files are named after the input frames (a frames folder, masks), checked for two
     inputs that would share one output name.
     """
-    given = {option: _resolved(path) for option, path in outputs.items() if path is not None}
-    options = list(given)
-    for i, first in enumerate(options):
-        for second in options[i + 1 :]:
-            if given[first] == given[second]:
-                raise EdgesegError(
-                    f"{first} and {second} are the same path ({given[first]}); give each "
-                    "output its own path"
-                )
     files, folders = source_inputs(source)
-    inputs = {path: "the source" for path in files}
-    if model is not None:
-        inputs[_resolved(model)] = "the model"
-    for option, path in given.items():
-        if path in inputs:
-            raise EdgesegError(
-                f"{option} {path} is {inputs[path]}, which it would overwrite; choose another path"
-            )
-        for folder in folders:
-            if _inside(path, folder):
-                raise EdgesegError(
-                    f"{option} {path} is inside the source folder {folder}: outputs would mix "
-                    "with or overwrite the input images; choose a path outside it"
-                )
-    _check_name_clashes(source, [option for option in named_outputs if option in given])
+    inputs = [("the model", model)]
+    inputs += [("the source", path) for path in files]
+    inputs += [("the source folder", folder) for folder in folders]
+    check_outputs(inputs, outputs)
+    given = [option for option in named_outputs if outputs.get(option) is not None]
+    _check_name_clashes(source, given)
 
 
 def _check_name_clashes(source: FrameSource, options: list[str]) -> None:

@@ -30,8 +30,12 @@ The run ends at the end of the source, after ``max_frames``, when a sink asks (t
 ``q``), on :meth:`Pipeline.stop`, or on a stop signal: Ctrl-C, SIGTERM or SIGHUP
 (:class:`~edgeseg.interrupts.SignalGuard`, installed while :meth:`Pipeline.run` runs on the main
 thread). A signal stops reading, lets the frames already read through (at most
-:data:`DRAIN_TIMEOUT_S`; a second signal skips this), then finalises every sink, which no further
-signal interrupts; :class:`~edgeseg.interrupts.Interrupted` is re-raised afterwards. On an error
+:data:`~edgeseg.runtime.stopping.DRAIN_TIMEOUT_S`, less once nothing is in flight; a second signal
+skips this), then finalises every sink, which no further signal interrupts;
+:class:`~edgeseg.interrupts.Interrupted` is re-raised afterwards. A stage thread still blocked
+:data:`~edgeseg.runtime.stopping.SHUTDOWN_TIMEOUT_S` after that (a ``read()`` that never
+returns) is abandoned, not joined: the outputs are finalised all the same
+(:class:`~edgeseg.runtime.stopping.StopDeadline`). On an error
 too the sinks are finished and closed, so output files are complete and in place; a sink whose own
 write failed (a full disk) removes its temporary file and leaves the destination as it was.
 
@@ -61,12 +65,12 @@ from edgeseg.runtime.overlay import Renderer
 from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.stats import POLICY_FILE, POLICY_LIVE, PipelineStats, StatsSnapshot
+from edgeseg.runtime.stopping import StopDeadline
 
 _POLL_S = 0.05  # how often a blocked stage looks at the stop flag
 FILE_QUEUE_FRAMES = 2
 CORRUPT_SECONDS = 5.0  # a live source's undecodable frames in a row, in seconds of its rate
 ASSUMED_FPS = 30.0  # when a live source does not say its rate
-DRAIN_TIMEOUT_S = 5.0  # after a stop signal: how long frames already read may take to finish
 WARN_SHORTFALL = 0.01  # a file's frames may fall short of its header's count by 1 % unwarned
 
 
@@ -122,6 +126,8 @@ class Pipeline:
         )
         self._results: queue.Queue = queue.Queue(maxsize=1 if self.live else FILE_QUEUE_FRAMES)
         self._rendered: np.ndarray | None = None
+        self._inferring = False  # a frame is between the frame channel and the results
+        self.deadline = StopDeadline()
         self._read_to_end = False
         # Reconnection bookkeeping: frames read when the source was last (re)opened, and the
         # attempts made since frames last came (a reopen that yields nothing does not reset it).
@@ -265,6 +271,7 @@ class Pipeline:
                 frame = self._get(self._frames)
                 if frame is END:
                     break
+                self._inferring = True
                 t0 = time.perf_counter()
                 batch = segmenter.preprocess(frame.image)
                 t1 = time.perf_counter()
@@ -277,6 +284,7 @@ class Pipeline:
                 # it costs as much as drawing, and this thread is the one the model keeps busy.
                 if not self._put(self._results, (frame, output[0], timings)):
                     break
+                self._inferring = False
         except BaseException as exc:
             self._errors.append(exc)
             self._stop.set()
@@ -318,14 +326,22 @@ class Pipeline:
                 return
 
     def _drain(self, guard: SignalGuard) -> None:
-        """After a stop signal: read nothing more, let frames already read reach the sinks."""
+        """After a stop signal: read nothing more, let frames already read reach the sinks,
+        within the drain deadline; done early when nothing is in flight twice in a row (the
+        reader may be blocked in a read that never returns)."""
         self._stop_reading.set()
-        deadline = time.perf_counter() + DRAIN_TIMEOUT_S
+        self.deadline.start()
+        idle = 0
         with contextlib.suppress(Exception):  # a failing sink here must not block finalising
-            while len(guard.received) < 2 and time.perf_counter() < deadline:
-                item = self._get(self._results)
+            while len(guard.received) < 2 and self.deadline.draining() and idle < 2:
+                try:
+                    item = self._results.get(timeout=_POLL_S)
+                except queue.Empty:
+                    idle = idle + 1 if self._frames.empty() and not self._inferring else 0
+                    continue
                 if item is END:
                     return
+                idle = 0
                 self._render(*item)
 
     def run(self) -> StatsSnapshot:
@@ -354,8 +370,7 @@ class Pipeline:
                 self._errors.append(exc)
             finally:
                 self._stop.set()
-                for thread in threads:
-                    thread.join(timeout=10)
+                self.deadline.join(threads, self._report)  # a blocked reader is abandoned
                 self._close_sinks()
         if interrupt is not None:
             raise interrupt

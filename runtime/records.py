@@ -11,13 +11,12 @@ import contextlib
 import csv
 import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from edgeseg.errors import EdgesegError
-from edgeseg.files import temp_beside, with_path
+from edgeseg.files import PendingFile, with_path
 from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.stats import PipelineStats
 
@@ -39,8 +38,8 @@ class _TextRecord(Sink):
         self.path = Path(path)
         if not self.path.parent.exists():
             raise EdgesegError(f"{what} folder {self.path.parent} does not exist")
-        self._tmp = temp_beside(self.path)
-        self._file = open(self._tmp, "w", newline=newline)  # noqa: SIM115 - open for the run
+        self._pending = PendingFile(self.path)  # a temporary file, or in place (a FIFO, -)
+        self._file = self._pending.open("w", newline=newline)
 
     def _write(self, text: str) -> None:
         try:
@@ -53,12 +52,12 @@ class _TextRecord(Sink):
     def discard(self) -> None:
         with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
             self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        self._pending.discard()
 
     def _put_in_place(self) -> None:
         try:
             self._file.close()
-            os.replace(self._tmp, self.path)
+            self._pending.commit()
         except OSError as exc:
             self.discard()
             raise with_path(exc, self.path) from None

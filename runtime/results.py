@@ -54,6 +54,7 @@ class Sink:
 
     stop_requested = False
     needs_render = False  # whether it reads ``result.rendered``
+    target: str | None = None  # the URI open_output opened it from (for the run's report)
 
     def write(self, result: FrameResult) -> None:
         raise NotImplementedError

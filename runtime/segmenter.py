@@ -28,6 +28,7 @@ import numpy as np
 from edgeseg.backends.runner import BaseRunner, open_runner
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.foreign_onnx import ForeignModelOptions
 from edgeseg.masks import mask_at, resize_mask
 from edgeseg.preprocess import check_frame, preprocess, preprocess_batch
 
@@ -43,7 +44,8 @@ class Segmenter:
     instead of spinning after each call, so whatever runs next on the CPU is not slowed (a
     benchmark interleaving backends; an application sharing a small CPU). Raises
     :class:`~edgeseg.errors.EdgesegError` for a missing file, an artifact without a model card,
-    a missing optional dependency, an engine built for another TensorRT or GPU.
+    a missing optional dependency, an engine built for another TensorRT or GPU. ``foreign``:
+    run a segmentation ONNX edgeseg did not export (:mod:`edgeseg.foreign_onnx`).
     """
 
     def __init__(
@@ -54,9 +56,10 @@ class Segmenter:
         *,
         threads: int | None = None,
         spinning: bool = True,
+        foreign: ForeignModelOptions | None = None,
     ) -> None:
         self.path = Path(path)
-        self._runner: BaseRunner = open_runner(path, backend, providers, threads, spinning)
+        self._runner: BaseRunner = open_runner(path, backend, providers, threads, spinning, foreign)
         self._lock = threading.Lock()
         card = self._runner.card
         if card.num_classes > 256:

@@ -25,6 +25,18 @@ request, as ``?token=`` or an ``Authorization: Bearer`` header, compared in cons
 at most ``max_viewers`` streams at once (503 beyond); any other method is refused (501) and any
 other path is 404.
 
+Without a token, the ``Host`` header must name this server: an IP address, ``localhost``, this
+machine's host name, or a name in ``allowed_hosts`` (``--serve-allow-host``, or
+``EDGESEG_SERVE_HOSTS``, comma-separated); anything else is 403. A page on another site that
+rebinds its DNS name to 127.0.0.1 (DNS rebinding) sends its own name and cannot read ``/stats``
+or the stream. With a token the token decides.
+
+Connections are capped: at most :data:`MAX_CONNECTIONS` are served at once (each is a thread);
+more are closed as soon as they are accepted, without a thread. A connection must send its
+request line and headers within :data:`HEADER_TIMEOUT_S` (one byte at a time does not extend it),
+and a viewer that takes nothing for :data:`SEND_TIMEOUT_S` is dropped: 1,000 slow connections
+hold at most :data:`MAX_CONNECTIONS` threads, each for at most :data:`HEADER_TIMEOUT_S`.
+
 Python's standard ``http.server.ThreadingHTTPServer`` serves it: a thread per connection suits
 blocking writes to a handful of viewers, and it adds no dependency to the runtime (a Jetson
 installs numpy, OpenCV and an inference engine, nothing more).
@@ -49,14 +61,22 @@ from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.records import stats_record
 from edgeseg.runtime.results import FrameResult, Sink
+from edgeseg.runtime.serve_guard import (
+    MAX_CONNECTIONS,
+    CappedServer,
+    host_allowed,
+    host_names,
+)
 from edgeseg.runtime.serve_page import render_page
 from edgeseg.runtime.stats import PipelineStats
+from edgeseg.validate import ascii_int
 
 TOKEN_ENV = "EDGESEG_SERVE_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 MAX_VIEWERS = 4
 JPEG_QUALITY = 80
 SEND_TIMEOUT_S = 10.0  # a viewer whose socket takes nothing for this long is dropped
+HOSTS_ENV = "EDGESEG_SERVE_HOSTS"
 BOUNDARY = "edgesegframe"
 ALL_INTERFACES = ("", "0.0.0.0", "::")
 
@@ -66,7 +86,8 @@ def parse_address(text: str | int) -> tuple[str, int]:
     value = str(text).strip()
     host, _, port = value.rpartition(":") if ":" in value else ("", "", value)
     host = host.strip("[]") if host else DEFAULT_HOST
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    number = ascii_int(port)
+    if number is None or not 0 <= number <= 65535:
         raise EdgesegError(f"--serve {value}: expected [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080")
     return host, int(port)
 
@@ -143,10 +164,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # no access log on the run's stderr
         pass
 
+    def handle_one_request(self) -> None:
+        # The request line and headers are read under the server's header deadline; the
+        # reply (a stream may last hours) is not.
+        self.server.watch(self.connection)  # type: ignore[attr-defined]
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.unwatch(self.connection)  # type: ignore[attr-defined]
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self.server.unwatch(self.connection)  # type: ignore[attr-defined]
+        return parsed
+
     def _authorised(self, query: dict[str, list[str]]) -> bool:
         token = self.server.sink.token  # type: ignore[attr-defined]
         if not token:
-            return True
+            return self.server.sink.host_allowed(self.headers.get("Host"))  # type: ignore[attr-defined]
         given = query.get("token", [""])[0]
         header = self.headers.get("Authorization", "")
         if header.startswith("Bearer "):
@@ -168,6 +203,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, b"not found: edgeseg serves /, /stream.mjpg and /stats\n", "text/plain")
             return
         if not self._authorised(urllib.parse.parse_qs(url.query)):
+            if not self.server.sink.token:  # type: ignore[attr-defined]
+                body = b"this Host is not served: open it by IP address or localhost, or add "
+                self._send(403, body + b"the name with --serve-allow-host\n", "text/plain")
+                return
             self._send(
                 401, b"a token is required: ?token=... or Authorization: Bearer\n", "text/plain"
             )
@@ -225,15 +264,21 @@ class ServeSink(Sink):
         extra: dict[str, Any] | None = None,
         max_viewers: int = MAX_VIEWERS,
         quality: int = JPEG_QUALITY,
+        allowed_hosts: tuple[str, ...] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         host, port = parse_address(address)
         self.token = token if token is not None else os.environ.get(TOKEN_ENV, "")
+        if allowed_hosts is None:
+            allowed_hosts = tuple(os.environ.get(HOSTS_ENV, "").split(","))
+        self.allowed_hosts = host_names(host, allowed_hosts)
         self.card, self.extra = card, dict(extra or {})
         self.hub = FrameHub(max_viewers)
         self._stats: PipelineStats | None = None
         try:
             server_class = _server_class(host)
             self.server = server_class((host, port), _Handler)
+            self.server.max_connections = max_connections
         except OSError as exc:
             raise EdgesegError(
                 f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another port or host"
@@ -262,6 +307,10 @@ class ServeSink(Sink):
 
     def page(self) -> str:
         return render_page(self.card, self.extra)
+
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether a request's ``Host`` header names this server (see the module docstring)."""
+        return host_allowed(header, self.allowed_hosts)
 
     def stats_json(self) -> dict[str, Any]:
         if self._stats is None:
@@ -305,12 +354,12 @@ def serve_notes(host: str, port: int, token: str = "") -> list[str]:
     return lines
 
 
-def _server_class(host: str) -> type[http.server.ThreadingHTTPServer]:
-    """A ThreadingHTTPServer for IPv4, or one for IPv6 when ``host`` is an IPv6 address."""
+def _server_class(host: str) -> type[CappedServer]:
+    """A :class:`CappedServer` for IPv4, or one for IPv6 when ``host`` is an IPv6 address."""
     if ":" not in host:
-        return http.server.ThreadingHTTPServer
+        return CappedServer
 
-    class IPv6Server(http.server.ThreadingHTTPServer):
+    class IPv6Server(CappedServer):
         address_family = socket.AF_INET6
 
     return IPv6Server

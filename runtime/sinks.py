@@ -30,6 +30,7 @@ from edgeseg.runtime.video_sink import VideoSink
 __all__ = [
     "DisplaySink",
     "FramesSink",
+    "ImageSink",
     "MaskSink",
     "display_available",
     "is_frames_folder",
@@ -69,6 +70,27 @@ class FramesSink(Sink):
     def write(self, result: FrameResult) -> None:
         image = result.rendered if result.rendered is not None else result.frame.image
         _write_image(self.folder / f"{result.frame.name}.jpg", image, self.params)
+        self.frames += 1
+
+
+class ImageSink(Sink):
+    """The rendered frame of a one-image source as one image file (format by suffix), written
+    through a rename; the run's path checks make sure it is not the source image."""
+
+    needs_render = True
+
+    def __init__(self, path: str | Path, quality: int = 92) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise EdgesegError(f"output folder {self.path.parent} does not exist")
+        self.params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+        self.description = f"image {self.path.suffix.lstrip('.').upper()}"
+        self.frames = 0
+
+    def write(self, result: FrameResult) -> None:
+        image = result.rendered if result.rendered is not None else result.frame.image
+        jpeg = self.path.suffix.lower() in (".jpg", ".jpeg")
+        _write_image(self.path, image, self.params if jpeg else None)
         self.frames += 1
 
 

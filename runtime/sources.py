@@ -1,21 +1,27 @@
-"""Frame sources: cameras, video files, image folders and globs, network streams, GStreamer.
-
-:func:`open_source` turns what a user types into a :class:`FrameSource`:
+"""Frame sources by URI: :func:`open_source` and its one table of schemes (:data:`SOURCE_SCHEMES`).
 
 ==================================  ==========================================  ======
-spec                                source                                      live
+URI                                 source                                      live
 ==================================  ==========================================  ======
-``csi://0``                         Jetson CSI camera through Argus               yes
+``csi://0``                         Jetson CSI camera through Argus, scaled and   yes
+                                    converted in nvvidconv
                                     (:func:`~edgeseg.runtime.cameras.csi_pipeline`)
-``0``, ``/dev/video0``,             V4L2 camera (``--camera-width/height/fps``,   yes
-``v4l2:///dev/video0``              ``--camera-format``, one-buffer queue)
-``clip.mp4``, ``file://clip.mp4``   video file                                  no
+``0``, ``/dev/video0``,             V4L2 camera (size, rate, pixel format, one-   yes
+``v4l2:///dev/video0``              buffer queue); MJPEG through nvjpegdec on a
+                                    Jetson
+``clip.mp4``, ``file://clip.mp4``   video file (nvv4l2decoder on a Jetson)      no
 ``frames/``, ``'img/*.png'``        image folder or glob, sorted by name        no
 ``photo.jpg``                       one image                                   no
-``rtsp://…``, ``http://…``          network stream (``http`` URLs ending in a    yes
-                                    video suffix are files)
-``nvarguscamerasrc ! … ! appsink``  GStreamer pipeline (a ``!`` in the spec)    yes
+``rtsp://…``                        network stream (nvv4l2decoder on a Jetson)  yes
+``http(s)://…``                     MJPEG stream (URLs ending in a video         yes
+                                    suffix are files)
+``gst:… ! appsink``, ``… ! appsink``  GStreamer pipeline (``gst:`` or a ``!``)  yes
 ==================================  ==========================================  ======
+
+Which path decodes is the source's ``media`` (``OpenCV FFmpeg``, ``GStreamer nvv4l2decoder``…),
+reported by ``edgeseg run`` and kept in the stats. On a Jetson (the NVIDIA elements in GStreamer's
+registry, :func:`~edgeseg.runtime.gstreamer.on_jetson`) files and ``rtsp://`` decode in
+``nvv4l2decoder``; elsewhere the same URIs take the CPU path (OpenCV's FFmpeg).
 
 A *live* source keeps only the newest frame when inference falls behind (latency first); a file
 source never drops a frame. A frame that cannot be decoded raises :class:`CorruptFrame` (the
@@ -31,42 +37,40 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 
 from edgeseg.errors import EdgesegError
-from edgeseg.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from edgeseg.media import FLIP_METHODS, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from edgeseg.runtime import gstreamer as gst
 from edgeseg.runtime.cameras import (
     CameraSettings,
     csi_pipeline,
     describe_v4l2,
     flip_image,
+    fourcc_text,
     gstreamer_missing,
     parse_csi,
     v4l2_properties,
 )
 from edgeseg.runtime.frames import Frame, FrameSource, SourceLost, quiet_opencv
 from edgeseg.runtime.gst_standin import STANDIN_ENV, pipeline_to_open
+from edgeseg.runtime.gstreamer import gstreamer_available
 from edgeseg.runtime.images import ImageFolderSource, image_files
+from edgeseg.runtime.uris import MediaUri, parse_uri
+from edgeseg.validate import ascii_int
 
 # Quiet FFmpeg (AV_LOG_QUIET) unless the user chose a level; OpenCV reads this when it first
 # opens a video, not at import.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-__all__ = ["VideoCaptureSource", "gstreamer_available", "open_source"]
+__all__ = ["SOURCE_SCHEMES", "VideoCaptureSource", "gstreamer_available", "open_source"]
 
-LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt", "http", "https")
 STREAM_TIMEOUT_MS = 5000  # open and read timeouts for network streams
-
-
-def gstreamer_available() -> bool:
-    """Whether this OpenCV was built with GStreamer (``cv2.getBuildInformation()``)."""
-    match = re.search(r"GStreamer:\s*(\S+)", cv2.getBuildInformation())
-    return bool(match) and match.group(1).upper() != "NO"
 
 
 class VideoCaptureSource(FrameSource):
@@ -86,8 +90,11 @@ class VideoCaptureSource(FrameSource):
         *,
         camera: CameraSettings | None = None,
         description: str | None = None,
+        media: str | None = None,
     ) -> None:
         self.target, self.kind, self.live = target, kind, live
+        gstreamer = "GStreamer (CPU)" if kind == "gstreamer" else "OpenCV FFmpeg"
+        self.media = media or ("OpenCV V4L2" if kind == "camera" else gstreamer)
         self.camera = camera or CameraSettings(camera_size, camera_fps)
         self.description = description or f"{kind} {target}"
         self._flip = self.camera.flip if kind != "gstreamer" else "none"
@@ -157,6 +164,8 @@ class VideoCaptureSource(FrameSource):
         self._index += 1
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:  # BGRx from nvvidconv: one vectorised pass, no videoconvert
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         if self._flip != "none":
             image = flip_image(image, self._flip)
         return Frame(image, index, now, f"{index:06d}")
@@ -176,46 +185,97 @@ def _check_camera_options(kind: str, camera: CameraSettings) -> None:
     if kind in ("camera", "csi") or not camera.given:
         if kind == "csi" and camera.pixel_format is not None:
             raise EdgesegError(
-                "--camera-format applies to V4L2 cameras; a CSI camera delivers NV12 through Argus"
+                "the camera pixel format applies to V4L2 cameras; a CSI camera delivers NV12 "
+                "through Argus"
             )
         return
     raise EdgesegError(
-        "--camera-width/--camera-height/--camera-fps/--camera-format/--flip apply to cameras "
-        f"(csi://N, an index, /dev/videoN or v4l2:///dev/videoN), not to a {kind} source"
+        "camera width/height/fps/format/flip apply to cameras (csi://N, an index, /dev/videoN "
+        f"or v4l2:///dev/videoN), not to a {kind} source"
     )
 
 
-def _v4l2_device(text: str) -> tuple[str, str | int]:
-    path = text.split("://", 1)[1] if text.lower().startswith("v4l2://") else text
-    if path.isdigit():
-        return "camera", int(path)
-    if not Path(path).exists():
+def _open_v4l2(uri: MediaUri, camera: CameraSettings, opening: _Opening) -> FrameSource:
+    path = uri.location
+    index = ascii_int(path)  # '²'.isdigit() is True, int('²') fails
+    target: str | int = index if index is not None else path
+    if index is None and not Path(path).exists():
         present = ", ".join(sorted(str(p) for p in Path("/dev").glob("video*"))) or "none"
         raise EdgesegError(f"camera {path} not found (cameras here: {present})")
-    return "camera", path
+    if camera.pixel_format == "mjpg" and gst.on_jetson():
+        device = path if index is None else f"/dev/video{path}"
+        flip = FLIP_METHODS.index(camera.flip)
+        pipeline = gst.nv_mjpeg_camera_pipeline(device, camera.size_hw, camera.fps, flip)
+        description = f"camera {device} (MJPEG, nvjpegdec)"
+        return VideoCaptureSource(
+            pipeline, "gstreamer", True, camera=camera, description=description,
+            media="GStreamer nvjpegdec + nvvidconv",
+        )  # fmt: skip
+    return VideoCaptureSource(target, "camera", True, camera=camera)
 
 
-def _open_csi(text: str, camera: CameraSettings, live: bool | None) -> FrameSource:
+def _open_csi(uri: MediaUri, camera: CameraSettings, opening: _Opening) -> FrameSource:
     _check_camera_options("csi", camera)
-    sensor = parse_csi(text)
-    pipeline = csi_pipeline(sensor, camera)
+    sensor = parse_csi(uri.text)
+    pipeline = csi_pipeline(sensor, camera, opening.scale_hw)
     if not gstreamer_available():
-        raise gstreamer_missing(pipeline, text)
+        raise gstreamer_missing(pipeline, uri.text)
     height, width = camera.size_hw or (0, 0)
     mode = f"{width}x{height}" if width else "1920x1080"
     description = f"CSI camera {sensor} (nvarguscamerasrc, {mode} at {camera.fps or 30:g} fps)"
-    source = VideoCaptureSource(pipeline, "gstreamer", True, camera=camera, description=description)
-    return _with_live(source, live)
+    return VideoCaptureSource(
+        pipeline, "gstreamer", True, camera=camera, description=description,
+        media="GStreamer nvarguscamerasrc + nvvidconv",
+    )  # fmt: skip
 
 
-def _open_path(text: str, camera: CameraSettings, live: bool | None) -> FrameSource | Path:
-    """An image folder, glob or image as a source; a video file as its path."""
+def _open_gst(uri: MediaUri, camera: CameraSettings, opening: _Opening) -> FrameSource:
+    _check_camera_options("gstreamer", camera)
+    if not gstreamer_available():
+        raise EdgesegError(
+            "this OpenCV was built without GStreamer (cv2.getBuildInformation() says "
+            "GStreamer: NO), so it cannot run a pipeline; install an OpenCV with GStreamer "
+            "(on Jetson the JetPack python3-opencv, not opencv-python from pip)"
+        )
+    pipeline = uri.location
+    live = not pipeline.lstrip().startswith("filesrc")
+    return VideoCaptureSource(pipeline, "gstreamer", live)
+
+
+def _open_stream(uri: MediaUri, camera: CameraSettings, opening: _Opening) -> FrameSource:
+    _check_camera_options("stream", camera)
+    if uri.scheme == "rtsp" and gst.on_jetson():
+        codec = dict(uri.query).get("codec", "h264").lower()
+        pipeline = gst.nv_decode_pipeline(uri.text.split("?", 1)[0], rtsp=True, codec=codec)
+        return VideoCaptureSource(
+            pipeline, "gstreamer", True, description=f"stream {uri.text}",
+            media="GStreamer nvv4l2decoder + nvvidconv",
+        )  # fmt: skip
+    if uri.scheme in ("http", "https") and uri.suffix in VIDEO_SUFFIXES:
+        return VideoCaptureSource(uri.text, "file", False)
+    return VideoCaptureSource(uri.text, "stream", True)
+
+
+def _video_codec(path: str) -> str | None:
+    """``h264``/``h265`` when OpenCV's FFmpeg reads that codec in the file, else None."""
+    with quiet_opencv():
+        capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        fourcc = fourcc_text(capture.get(cv2.CAP_PROP_FOURCC)).lower() if capture.isOpened() else ""
+        capture.release()
+    return {"avc1": "h264", "h264": "h264", "hev1": "h265", "hvc1": "h265", "hevc": "h265"}.get(
+        fourcc
+    )
+
+
+def _open_file(uri: MediaUri, camera: CameraSettings, opening: _Opening) -> FrameSource:
+    """A video file, an image, an image folder or glob."""
+    text = uri.location
     if any(ch in text for ch in "*?["):
         _check_camera_options("image glob", camera)
         files = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise EdgesegError(f"no images match {text}")
-        return _with_live(ImageFolderSource(files, f"images {text}"), live)
+        return ImageFolderSource(files, f"images {text}")
     path = Path(text).expanduser()
     if not path.exists():
         raise EdgesegError(
@@ -229,15 +289,50 @@ def _open_path(text: str, camera: CameraSettings, live: bool | None) -> FrameSou
             raise EdgesegError(
                 f"no images in folder {path} (looked for {' '.join(IMAGE_SUFFIXES)})"
             )
-        return _with_live(ImageFolderSource(files, f"folder {path}"), live)
+        return ImageFolderSource(files, f"folder {path}")
     if not os.access(path, os.R_OK):
         raise EdgesegError(f"cannot read {path}: permission denied")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         _check_camera_options("image", camera)
-        if cv2.imread(str(path)) is None:
+        # The header only: decoding here would cost a 16000x16000 PNG 768 MB before the
+        # pixel budget (checked when the frame is read) could refuse it.
+        if not cv2.haveImageReader(str(path)):
             raise EdgesegError(f"cannot read image {path}: not an image OpenCV can decode")
-        return _with_live(ImageFolderSource([path], f"image {path}"), live)
-    return path
+        return ImageFolderSource([path], f"image {path}")
+    _check_camera_options("file", camera)
+    codec = _video_codec(str(path)) if gst.on_jetson() else None
+    if codec is not None:
+        pipeline = gst.nv_decode_pipeline(str(path), rtsp=False, codec=codec)
+        return VideoCaptureSource(
+            pipeline, "gstreamer", False, description=f"file {path}",
+            media="GStreamer nvv4l2decoder + nvvidconv",
+        )  # fmt: skip
+    return VideoCaptureSource(str(path), "file", False)
+
+
+class _Opening:
+    """What an opener may need beyond the URI and the camera: ``scale_hw``, the size a
+    hardware scaler delivers frames at (csi://)."""
+
+    def __init__(self, scale_hw: tuple[int, int] | None) -> None:
+        self.scale_hw = scale_hw
+
+
+#: Source scheme -> opener. One table; :func:`open_source` is the only reader.
+SOURCE_SCHEMES: dict[str, Callable[[MediaUri, CameraSettings, _Opening], FrameSource]] = {
+    "file": _open_file,
+    "v4l2": _open_v4l2,
+    "csi": _open_csi,
+    "gst": _open_gst,
+    "rtsp": _open_stream,
+    "rtsps": _open_stream,
+    "rtmp": _open_stream,
+    "udp": _open_stream,
+    "tcp": _open_stream,
+    "srt": _open_stream,
+    "http": _open_stream,
+    "https": _open_stream,
+}
 
 
 def open_source(
@@ -246,59 +341,33 @@ def open_source(
     camera_fps: float | None = None,
     live: bool | None = None,
     *,
+    camera: CameraSettings | None = None,
     camera_format: str | None = None,
     flip: str = "none",
+    scale_hw: tuple[int, int] | None = None,
 ) -> FrameSource:
-    """Open what ``spec`` names (see the module table). ``camera_size`` is (height, width);
-    ``camera_format`` (``mjpg``/``yuyv``) and ``flip`` (:data:`~edgeseg.runtime.cameras.
-    FLIP_METHODS`) apply to cameras too.
+    """Open what ``spec`` names (the module table). ``camera`` (or the older ``camera_size``
+    (height, width), ``camera_fps``, ``camera_format``, ``flip``) sets up a camera;
+    ``scale_hw``: the size a hardware scaler delivers camera frames at (csi://).
 
     ``live`` overrides the drop policy the source kind implies. Raises EdgesegError with one
-    line for a nonexistent or unreadable source, an empty folder, a missing camera, or a
-    GStreamer pipeline (``csi://`` included) on an OpenCV built without GStreamer.
+    line for a nonexistent or unreadable source, an empty folder, a missing camera, an unknown
+    scheme, or a GStreamer pipeline (``csi://`` included) on an OpenCV built without GStreamer.
+
+    >>> source = open_source("clip.mp4")   # doctest: +SKIP
+    >>> source.media  # 'OpenCV FFmpeg'; 'GStreamer nvv4l2decoder + nvvidconv' on a Jetson
     """
-    camera = CameraSettings(camera_size, camera_fps, camera_format, flip)
-    text = str(spec).strip()
-    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-    if isinstance(spec, int) or text.isdigit() or text.startswith("/dev/video") or scheme == "v4l2":
-        kind, target = _v4l2_device(text)
-    elif scheme == "csi":
-        return _open_csi(text, camera, live)
-    elif "!" in text:
-        if not gstreamer_available():
-            raise EdgesegError(
-                "this OpenCV was built without GStreamer (cv2.getBuildInformation() says "
-                "GStreamer: NO), so it cannot run a pipeline; install an OpenCV with GStreamer "
-                "(on Jetson the JetPack python3-opencv, not opencv-python from pip)"
-            )
-        kind, target = "gstreamer", text
-    elif scheme:
-        if scheme == "file":
-            rest = text.split("://", 1)[1]
-            return open_source(
-                rest, camera_size, camera_fps, live, camera_format=camera_format, flip=flip
-            )
-        if scheme not in LIVE_SCHEMES:
-            raise EdgesegError(
-                f"unsupported URL scheme {scheme!r} in {text}; use csi://, v4l2://, file://, "
-                f"or one of {', '.join(s + '://' for s in LIVE_SCHEMES)}"
-            )
-        suffix = Path(text.split("?", 1)[0]).suffix.lower()
-        remote_file = scheme in ("http", "https") and suffix in VIDEO_SUFFIXES
-        kind, target = ("file" if remote_file else "stream"), text
-    else:
-        opened = _open_path(text, camera, live)
-        if isinstance(opened, FrameSource):
-            return opened
-        kind, target = "file", str(opened)
-    _check_camera_options(kind, camera)
-    implied = kind in ("camera", "stream", "gstreamer") and not (
-        kind == "gstreamer" and str(target).lstrip().startswith("filesrc")
-    )
-    return VideoCaptureSource(target, kind, implied if live is None else live, camera=camera)
-
-
-def _with_live(source: FrameSource, live: bool | None) -> FrameSource:
+    camera = camera or CameraSettings(camera_size, camera_fps, camera_format, flip)
+    if not str(spec).strip():
+        raise EdgesegError("--source is empty (an unset variable?); give a file, folder or camera")
+    uri = parse_uri(spec)
+    if uri.scheme == "file" and uri.text.lower().startswith("file://") and "://" in uri.location:
+        raise EdgesegError(f"unsupported source {uri.text}")
+    opener = SOURCE_SCHEMES.get(uri.scheme)
+    if opener is None:
+        known = ", ".join(f"{s}://" for s in SOURCE_SCHEMES if s != "file")
+        raise EdgesegError(f"unsupported URL scheme {uri.scheme!r} in {uri.text}; use {known}")
+    source = opener(uri, camera, _Opening(scale_hw))
     if live is not None:
         source.live = live
     return source

@@ -55,6 +55,7 @@ from edgeseg.runtime.pipeline import FILE_QUEUE_FRAMES, Pipeline
 from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.stats import PipelineStats, StatsSnapshot
+from edgeseg.runtime.stopping import StopDeadline
 from edgeseg.runtime.stream_stats import BatchStats, StreamsSnapshot
 
 SLOT_TIMEOUT_S = 0.05  # how long a step waits for a punctual stream after its first frame
@@ -76,9 +77,23 @@ class _SignallingChannel:
     def get(self, timeout: float) -> Any:
         return self._channel.get(timeout=timeout)
 
+    def empty(self) -> bool:
+        return bool(self._channel.empty())
+
     def close(self) -> None:
         self._channel.close()
         self._arrived.set()
+
+
+class _LaneFrames:
+    """Every stream's frame channel seen as one, for the inherited drain: empty when no
+    stream has a frame read and not yet taken into a step."""
+
+    def __init__(self, lanes: list[Any]) -> None:
+        self._lanes = lanes
+
+    def empty(self) -> bool:
+        return all(lane._frames.empty() for lane in self._lanes)
 
 
 class StreamLane(Pipeline):
@@ -168,6 +183,11 @@ class StreamsPipeline(Pipeline):
         self._arrived = threading.Event()
         self._errors: list[BaseException] = []
         self._results: queue.Queue = queue.Queue()  # bounded in run(), once lanes are known
+        # What the inherited stop path (_drain, the shutdown join) reads: one deadline for all
+        # streams, a step in flight, and the frames read but not yet taken by any stream.
+        self.deadline = StopDeadline()
+        self._inferring = False
+        self._frames = _LaneFrames(self.lanes)
         self.batch = BatchStats(segmenter.max_batch)
         self.mosaic_stats = PipelineStats("mosaic: one tiled frame per step")
         self._mosaic = Mosaic(tile_hw) if any(s.needs_render for s in self.sinks) else None
@@ -224,12 +244,14 @@ class StreamsPipeline(Pipeline):
     def _infer_step(self, taken: list[tuple[StreamLane, Frame]]) -> bool:
         """Preprocess, infer once for the whole batch, hand each stream its result."""
         segmenter = self.segmenter
+        self._inferring = True
         t0 = time.perf_counter()
         batch = np.concatenate([segmenter.preprocess(frame.image) for _, frame in taken])
         t1 = time.perf_counter()
         output = segmenter.infer(batch)
         t2 = time.perf_counter()
         self.batch.add(len(taken), t1 - t0, t2 - t1)
+        self._inferring = False
         for i, (lane, frame) in enumerate(taken):
             timings = {"preprocess": (t1 - t0) / len(taken), "infer": t2 - t1}
             for stage, seconds in timings.items():
@@ -357,8 +379,7 @@ class StreamsPipeline(Pipeline):
                 self._errors.append(exc)
             finally:
                 self._stop_all()
-                for thread in threads:
-                    thread.join(timeout=10)
+                self.deadline.join(threads, self._report)  # a blocked reader is abandoned
                 self._close_all()
         if interrupt is not None:
             raise interrupt

@@ -22,12 +22,15 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import EdgesegError
-from edgeseg.files import temp_beside
+from edgeseg.files import PendingFile
+from edgeseg.runtime.encoders import FALLBACK_FOURCC, VideoEncoder, choose_file_encoder
 from edgeseg.runtime.frames import quiet_opencv
+from edgeseg.runtime.options import EncodingOptions
 from edgeseg.runtime.results import FrameResult, Sink
 
-#: Video container suffix -> FourCC OpenCV's bundled FFmpeg can write.
-VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+#: Video container suffix -> FourCC handed to a ``writer_factory`` (the encoder chosen by
+#: :func:`~edgeseg.runtime.encoders.choose_file_encoder` decides what is really written).
+VIDEO_CODECS = FALLBACK_FOURCC
 DEFAULT_FPS = 30.0
 LIVE_RATE_FRAMES = 20  # live video: frames timed to measure the rate the output is written at
 #: With an OpenCV whose VideoWriter.write reports nothing: stop once the video's file system
@@ -65,8 +68,10 @@ class VideoSink(Sink):
     (``live=True``), which drops frames when inference is slower than the camera, the rate is
     measured from the capture times of the first :data:`LIVE_RATE_FRAMES` frames kept, so the
     video plays in real time rather than fast-forward; those frames wait in memory until then.
-    ``writer_factory`` makes the encoder (default ``cv2.VideoWriter``): a stand-in can write
-    elsewhere or fail on purpose. A frame the writer refuses raises OSError naming the video.
+    The encoder is H.264 where this machine has one (:mod:`~edgeseg.runtime.encoders`;
+    ``encoding`` picks codec and bitrate; :attr:`encoder` says which ran, :attr:`note` what the
+    user should know). ``writer_factory`` replaces the encoder: a stand-in can write elsewhere or
+    fail on purpose. A frame the writer refuses raises OSError naming the video.
     """
 
     needs_render = True
@@ -77,6 +82,7 @@ class VideoSink(Sink):
         fps: float | None = None,
         live: bool = False,
         writer_factory: WriterFactory | None = None,
+        encoding: EncodingOptions | None = None,
     ) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
@@ -87,15 +93,36 @@ class VideoSink(Sink):
             )
         if not self.path.parent.exists():
             raise EdgesegError(f"output folder {self.path.parent} does not exist")
+        # A video is finished by a rename: a FIFO or a device as its target is refused (before
+        # an encoder is probed, which would print OpenCV's errors beside the one line).
+        self._output = PendingFile(self.path, suffix, in_place=False, what="video")
+        self._tmp = self._output.path
         self.fps = fps if fps and 0 < fps <= 1000 else DEFAULT_FPS
         self.live = live
         self.frames = 0
         self.failed = False
-        self._factory: WriterFactory = writer_factory or cv2.VideoWriter
+        self.encoder: VideoEncoder | None = None
+        if writer_factory is None:
+            try:
+                self.encoder = choose_file_encoder(self.path, encoding or EncodingOptions())
+            except BaseException:
+                self._output.discard()  # no temporary file left behind
+                raise
+            writer_factory = self.encoder.file_factory(suffix)
+        self._factory: WriterFactory = writer_factory
         self._writer: VideoWriterLike | None = None
         self._size: tuple[int, int] | None = None
         self._pending: list[tuple[float, np.ndarray]] = []  # live: frames before the rate is known
-        self._tmp = temp_beside(self.path, suffix)
+
+    @property
+    def description(self) -> str:
+        """Which encoder writes the video (for the stats and the run's report)."""
+        return self.encoder.description if self.encoder is not None else "custom writer"
+
+    @property
+    def note(self) -> str | None:
+        """What the user should know about the encoder chosen (an mp4v fallback), or None."""
+        return self.encoder.note if self.encoder is not None else None
 
     def _open(self, fps: float) -> None:
         fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
@@ -103,8 +130,10 @@ class VideoSink(Sink):
             self._writer = self._factory(str(self._tmp), fourcc, fps, self._size)
         if not self._writer.isOpened():
             self._writer = None
-            self._tmp.unlink(missing_ok=True)
-            raise EdgesegError(f"OpenCV cannot write {self.path.name} here (no encoder?)")
+            self._output.discard()
+            raise EdgesegError(
+                f"OpenCV cannot write {self.path.name} here with {self.description} (no encoder?)"
+            )
         self.fps = fps
 
     def _flush_pending(self) -> None:
@@ -148,6 +177,8 @@ class VideoSink(Sink):
         image = result.rendered if result.rendered is not None else result.frame.image
         if self._size is None:
             self._size = (image.shape[1], image.shape[0])
+            if self.encoder is not None and self.encoder.even_size:  # 4:2:0 chroma
+                self._size = (max(2, self._size[0] // 2 * 2), max(2, self._size[1] // 2 * 2))
             if not self.live:
                 self._open(self.fps)
         if (image.shape[1], image.shape[0]) != self._size:
@@ -170,9 +201,9 @@ class VideoSink(Sink):
                 self._writer = None
                 if self.frames:
                     self._check_written()
-                    os.replace(self._tmp, self.path)
+                    self._output.commit()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            self._output.discard()
 
     def discard(self) -> None:
         """Release the writer and delete the temporary video; the destination is not touched."""
@@ -181,7 +212,7 @@ class VideoSink(Sink):
             with quiet_opencv():
                 self._writer.release()
             self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        self._output.discard()
 
     def _check_written(self) -> None:
         # The container is completed on release, which reports nothing: a disk that filled

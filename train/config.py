@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from edgeseg.errors import EdgesegError
+from edgeseg.validate import at_least, check_fields, finite
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine")
@@ -83,7 +84,14 @@ class TrainConfig:
     collage_images: int = 4
 
     def validate(self) -> None:
-        """Reject values no run could use, naming the valid choices."""
+        """Reject values no run could use, naming the valid choices (types first: ``lr: fast``
+        in a YAML file, then NaN, infinities and counts below 1: :mod:`edgeseg.validate`)."""
+        check_fields(self, "training config")
+        finite("lr", self.lr, positive=True)
+        for name in ("momentum", "weight_decay", "warmup_epochs", "color_jitter"):
+            at_least(name, getattr(self, name), 0)
+        for name in ("limit_train", "limit_val", "workers"):
+            at_least(name, getattr(self, name), 1 if name != "workers" else 0)
         choices = {
             "optimizer": OPTIMIZERS,
             "schedule": SCHEDULES,
@@ -132,6 +140,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
             raise EdgesegError(f"config file {path} must hold a mapping of option: value")
         values.update(loaded)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    where = f"config file {path}" if path is not None else "training config"
     if "model_options" not in values and values.get("model", "segnet") != "segnet":
         values["model_options"] = {}  # the default width is segnet's
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -140,7 +149,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
         raise EdgesegError(
             f"unknown config keys {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
         )
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    check_fields(config, where)
+    return config
 
 
 def config_from_checkpoint(payload: dict[str, Any], epochs: int | None = None) -> TrainConfig:

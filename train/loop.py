@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,7 @@ def train(
     state = prepare(config, command, resume_from)
     if resume_from is not None:
         resume(state, resume_from)
+        _without_best(state)
     if state.start_epoch > config.epochs:
         raise EdgesegError(
             f"the checkpoint already finished epoch {state.start_epoch - 1} of {config.epochs}; "
@@ -276,6 +278,18 @@ def _augment(config: TrainConfig) -> AugmentConfig:
         saturation=config.color_jitter,
         hue=config.color_jitter / 10,
     )
+
+
+def _without_best(state: TrainState) -> None:
+    """A ``last.pt`` resumed without its run's ``best.pt`` beside it (copied alone): the best
+    is then the best of the resumed epochs, said on stderr, so the run ends with a best.pt."""
+    if state.best_epoch and not (state.out / "best.pt").is_file():
+        tqdm.write(
+            f"edgeseg: no best.pt of epoch {state.best_epoch} in {state.out}; best.pt will be "
+            "the best of the epochs trained now",
+            file=sys.stderr,
+        )
+        state.best_miou, state.best_epoch = float("-inf"), 0
 
 
 def resume(state: TrainState, payload: dict[str, Any]) -> None:
@@ -440,7 +454,10 @@ def _train_epoch(state: TrainState, loader: DataLoader, epoch: int) -> float:
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_cuda and config.amp):
             loss = state.criterion(state.train_model(images), masks)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}")
+            raise EdgesegError(
+                f"training diverged: the loss became {loss.item()} at epoch {epoch} (learning "
+                f"rate {config.learning_rate:g}); lower --lr, or try --no-amp"
+            )
         state.optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()
         state.scaler.step(state.optimizer)

@@ -209,6 +209,7 @@ def _measure(
     overlay: Path | None,
     progress: Callable[[int], Any] | None,
 ) -> None:
+    from edgeseg.runtime.options import OutputOptions
     from edgeseg.runtime.run import run_pipeline
 
     sinks: list[Sink | _DrawOnly] = [] if overlay is not None else [_DrawOnly()]
@@ -222,7 +223,7 @@ def _measure(
         run.artifact,
         str(clip),
         backend=backend,
-        output=overlay,
+        outputs=OutputOptions(targets=(str(overlay),) if overlay is not None else ()),
         max_frames=frames,
         extra_sinks=sinks,
         on_ready=on_ready,

@@ -293,6 +293,7 @@ def run_doctor(self_test: bool = True) -> DoctorReport:
         doctor_jetson.check_argus,
         doctor_media.check_cameras,
         doctor_media.check_display,
+        doctor_media.check_media_paths,
     ]
     for step in steps:
         try:

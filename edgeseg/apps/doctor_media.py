@@ -266,3 +266,40 @@ def check_display(report: Any) -> None:
         "this OpenCV has no GUI: pip uninstall opencv-python-headless && pip install "
         "opencv-python (or JetPack's python3-opencv)",
     )
+
+
+def check_media_paths(report: Any) -> None:
+    """Which path ``edgeseg run`` takes here for decoding and each output encoder: the NVIDIA
+    elements on a Jetson, the CPU elsewhere (the same choice the runtime makes)."""
+    try:
+        from edgeseg.runtime import gstreamer as gst
+        from edgeseg.runtime.encoders import choose_file_encoder, gstreamer_h264
+        from edgeseg.runtime.options import EncodingOptions
+    except ImportError as exc:  # OpenCV itself does not import: the opencv check says why
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        report.add("media paths", "skip", f"OpenCV does not import ({first})",
+                   "fix OpenCV first (the opencv line above)")  # fmt: skip
+        return
+
+    jetson = gst.on_jetson()
+    decode = "GStreamer nvv4l2decoder + nvvidconv" if jetson else "OpenCV FFmpeg (CPU)"
+    report.facts["media"] = {"decode": decode}
+    report.add("media decode", "ok", f"video files and rtsp:// decode through {decode}")
+    encoder = choose_file_encoder("overlay.mp4", EncodingOptions())
+    report.facts["media"]["mp4"] = encoder.description
+    report.add(
+        "media mp4",
+        "warn" if encoder.note else "ok",
+        f"--output overlay.mp4 writes {encoder.description}",
+        "an OpenCV with GStreamer and x264enc (python3-opencv, gstreamer1.0-plugins-ugly) "
+        "writes H.264, which browsers play",
+    )
+    stream = gstreamer_h264(None, network=True)
+    detail = stream.description if stream else "none (RTP JPEG)"
+    report.facts["media"]["rtp"] = detail
+    report.add(
+        "media rtp",
+        "ok" if stream else "skip",
+        f"rtp:// and rtsp:// outputs encode with {detail}",
+        "rtp:// and rtsp:// outputs need an OpenCV with GStreamer",
+    )

@@ -17,6 +17,7 @@ import numpy as np
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.evaluate import Predictor, evaluate_predictor, load_eval_set, torch_predictor
+from edgeseg.validate import at_least, import_optional, torch_device
 
 
 def onnx_predictor(path: str | Path) -> tuple[Predictor, ModelCard]:
@@ -44,6 +45,19 @@ def predictor_for(artifact: str | Path, device: str = "auto") -> tuple[Predictor
     return torch_predictor(model, device), card
 
 
+def _device(artifacts: Sequence[str | Path], device: str) -> str:
+    """The device checked against what runs the artifacts: torch for checkpoints; ONNX files
+    run on ONNX Runtime's CPU provider, so only ``cpu`` (or ``auto``) means what it says there."""
+    if all(Path(a).suffix == ".onnx" for a in artifacts):
+        if device.strip().lower() not in ("cpu", "auto"):
+            raise EdgesegError(
+                f"--device {device}: ONNX files are evaluated with ONNX Runtime on the CPU; "
+                "use --device cpu (or evaluate the checkpoint on the GPU)"
+            )
+        return "cpu"
+    return torch_device(device, import_optional("torch", "train"))
+
+
 def evaluate_many(
     artifacts: Sequence[str | Path],
     data: str | Path,
@@ -62,6 +76,9 @@ def evaluate_many(
 
     if not artifacts:
         raise EdgesegError("no model given to evaluate")
+    at_least("--batch-size", batch_size, 1)
+    at_least("--limit", limit, 1)
+    device = _device(artifacts, device)
     predictors = [predictor_for(artifact, device) for artifact in artifacts]
     spec, samples = load_split(data, split)
     for artifact, (_, card) in zip(artifacts, predictors, strict=True):

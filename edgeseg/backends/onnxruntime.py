@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeseg.backends.runner import BaseRunner
-from edgeseg.card import ModelCard, card_from_onnx_metadata
-from edgeseg.errors import EdgesegError, missing_extra
+from edgeseg.card import ONNX_METADATA_KEY, ModelCard, card_from_onnx_metadata
+from edgeseg.errors import EdgesegError
+from edgeseg.foreign_onnx import ForeignModelOptions, foreign_card
 
 if TYPE_CHECKING:
     import onnx
@@ -32,11 +33,9 @@ PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 def import_onnxruntime() -> onnxruntime:
     """The onnxruntime module, or the one-line error naming the extra that installs it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise missing_extra("onnxruntime", "onnx") from None
-    return onnxruntime
+    from edgeseg.validate import import_optional
+
+    return import_optional("onnxruntime", "onnx")
 
 
 def choose_providers(available: Sequence[str], requested: Sequence[str] | None) -> list[str]:
@@ -96,8 +95,11 @@ class OnnxRuntimeRunner(BaseRunner):
     interleaving sessions, the threaded pipeline). ``expand_plugins``: run a TensorRT graph with
     its plugin nodes as standard ops (else such a graph is refused with a one-line error).
     ``with_card``: read the model card (EdgesegError when there is none) and check inputs and
-    outputs against it; without it the graph runs bare, at any input size.
-    Raises EdgesegError when onnxruntime is missing or the graph cannot be loaded.
+    outputs against it; without it the graph runs bare, at any input size. ``foreign``: the
+    card of a graph edgeseg did not export, made from the graph and these options
+    (:func:`~edgeseg.foreign_onnx.foreign_card`); an NHWC graph gets its input transposed here
+    and NHWC scores transposed back. Raises EdgesegError when onnxruntime is missing or the
+    graph cannot be loaded.
     """
 
     name = "onnxruntime"
@@ -112,6 +114,7 @@ class OnnxRuntimeRunner(BaseRunner):
         expand_plugins: bool = False,
         name: str | None = None,
         with_card: bool = False,
+        foreign: ForeignModelOptions | None = None,
     ) -> None:
         ort = import_onnxruntime()
         self.source = name or (str(model) if isinstance(model, str | Path) else "ONNX model")
@@ -146,10 +149,26 @@ class OnnxRuntimeRunner(BaseRunner):
         self.provider = self.device = self.session.get_providers()[0]
         self.label = Path(self.source).name
         self.max_batch = self.fixed_batch
+        self._nhwc_in = self._nhwc_out = False
         if with_card:
-            self.card = self.read_card()
+            self.card = self.read_card() if foreign is None else self._foreign_card(foreign)
             self.output = self.card.output
-            _check_input_shape(self.input_shape, self.card, self.label)
+            self._nhwc_in = self.card.arch_args.get("input_layout") == "nhwc"
+            self._nhwc_out = self.card.arch_args.get("output_layout") == "nhwc"
+            if not self._nhwc_in:
+                _check_input_shape(self.input_shape, self.card, self.label)
+
+    def _foreign_card(self, foreign: ForeignModelOptions) -> ModelCard:
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if ONNX_METADATA_KEY in metadata:
+            raise EdgesegError(
+                f"{self.label} carries an edgeseg model card already: run it without labels"
+            )
+        output = self.session.get_outputs()[0]
+        return foreign_card(
+            self.input_shape, list(output.shape), "int" in output.type, foreign, metadata,
+            self.label,
+        )  # fmt: skip
 
     @property
     def fixed_batch(self) -> int | None:
@@ -164,13 +183,21 @@ class OnnxRuntimeRunner(BaseRunner):
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         """The graph's single output for at most ``max_batch`` inputs; a static-batch graph's
-        last, shorter chunk is padded with zeros to the graph's batch and the padding dropped."""
+        last, shorter chunk is padded with zeros to the graph's batch and the padding dropped.
+        An NHWC graph (a foreign one) gets its input transposed and NHWC scores back."""
+        if self._nhwc_in:
+            batch = np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
         fixed = self.fixed_batch
         if fixed is not None and len(batch) < fixed:
             pad = np.zeros((fixed - len(batch), *batch.shape[1:]), batch.dtype)
             padded = np.concatenate([batch, pad])
-            return self.session.run([self.output_name], {self.input_name: padded})[0][: len(batch)]
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+            output = self.session.run([self.output_name], {self.input_name: padded})[0]
+            output = output[: len(batch)]
+        else:
+            output = self.session.run([self.output_name], {self.input_name: batch})[0]
+        if self._nhwc_out and output.ndim == 4:
+            output = output.transpose(0, 3, 1, 2)
+        return output
 
     def close(self) -> None:
         self.session = None

@@ -37,6 +37,7 @@ import numpy as np
 
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
+from edgeseg.foreign_onnx import ForeignModelOptions
 
 #: The values of ``--backend``: ``auto`` or one engine.
 BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime", "torch")
@@ -146,6 +147,8 @@ def check_output(
         expected: tuple[int, ...] = (batch, height, width)
     else:
         expected = (batch, card.num_classes, height, width)
+    if card.arch_args.get("output_size") == "any":  # a foreign graph: scores at any size
+        expected = (*expected[: len(expected) - 2], *output.shape[-2:])
     if tuple(output.shape) != expected:
         raise EdgesegError(
             f"{where}: output shape {tuple(output.shape)} does not match its model card "
@@ -171,6 +174,7 @@ def open_runner(
     providers: Sequence[str] | None = None,
     threads: int | None = None,
     spinning: bool = True,
+    foreign: ForeignModelOptions | None = None,
 ) -> BaseRunner:
     """Load ``path`` with its card into the requested engine (``auto``: the one its file type
     calls for).
@@ -179,7 +183,8 @@ def open_runner(
     threads for ONNX Runtime and PyTorch) and ``spinning`` (ONNX Runtime's idle threads) apply
     where they mean something. Raises EdgesegError for a missing file, an unknown backend, a
     backend that cannot run this file type, or a missing optional dependency (naming the extra
-    to install).
+    to install). ``foreign``: the card of a segmentation ONNX edgeseg did not export is made
+    from its graph and these options (:mod:`edgeseg.foreign_onnx`).
     """
     path = Path(path)
     if backend not in BACKEND_NAMES:
@@ -198,12 +203,15 @@ def open_runner(
         )
     if providers is not None and wanted != "onnxruntime":
         raise EdgesegError(f"providers apply to ONNX Runtime only, not to {wanted} ({path.name})")
+    if foreign is not None and wanted != "onnxruntime":
+        raise EdgesegError(f"labels are for a foreign ONNX file, not for {path.name}")
     if wanted == "onnxruntime":
         from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(
-            path, providers=providers, threads=threads, spinning=spinning, with_card=True
-        )
+            path, providers=providers, threads=threads, spinning=spinning, with_card=True,
+            foreign=foreign,
+        )  # fmt: skip
     if wanted == "tensorrt":
         from edgeseg.backends.tensorrt_runner import TensorRTRunner
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends.runner import BaseRunner
-from edgeseg.errors import missing_extra
 
 
 class TorchRunner(BaseRunner):
@@ -26,10 +25,9 @@ class TorchRunner(BaseRunner):
     name = "torch"
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        try:
-            import torch
-        except ImportError:
-            raise missing_extra("torch", "train") from None
+        from edgeseg.validate import import_optional
+
+        torch = import_optional("torch", "train")
         from edgeseg.checkpoint import load_model
 
         self._torch = torch

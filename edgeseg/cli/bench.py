@@ -108,7 +108,7 @@ def bench_command(
       edgeseg bench --backends onnxruntime --data ../shared/datasets/camvid --limit 20 --runs 10
     """  # noqa: E501
     from edgeseg.apps.bench import BenchOptions, plan_bench, run_bench
-    from edgeseg.apps.bench_report import JSON_NAME, format_table, write_report
+    from edgeseg.apps.bench_report import CHART_NAME, JSON_NAME, format_table, write_report
 
     parsed_sizes = None
     if sizes is not None:
@@ -127,7 +127,8 @@ def bench_command(
         command=shlex.join(["edgeseg", *sys.argv[1:]]),
     )
     plan = plan_bench(options)  # a mistake is one line before any folder is claimed
-    with run_folder(out_dir, (JSON_NAME,), exist_ok) as folder:
+    inputs = {"--model": model, "--data": data}
+    with run_folder(out_dir, (JSON_NAME, CHART_NAME), exist_ok, inputs=inputs) as folder:
         report = run_bench(plan)
         click.echo(format_table(report))
         written = write_report(report, folder)

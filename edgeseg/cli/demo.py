@@ -68,7 +68,7 @@ def demo_command(
         bar.configure(total, live=False)
         return bar
 
-    with run_folder(out, DEMO_MARKERS, exist_ok) as folder:
+    with run_folder(out, DEMO_MARKERS, exist_ok, inputs={"--source": source}) as folder:
         run_demo(
             folder,
             source=source,

@@ -4,7 +4,18 @@ A user mistake (:class:`~edgeseg.errors.EdgesegError`, or a click usage error) b
 stderr and exit code 2; so does an ``OSError`` of the file system at a path (a full or read-only
 disk, a missing folder, no permission: :func:`os_error_line`), whichever command hit it. Anything
 else is a bug and keeps its traceback. A stop signal (Ctrl-C, SIGTERM, SIGHUP) exits with 128 +
-its number (130, 143, 129) after the command finalised what it could. Command modules import
+its number (130, 143, 129) after the command finalised what it could.
+
+Exit codes every command keeps (scripts may rely on them):
+
+- 0: done; ``doctor``: every check passed (warnings allowed);
+- 1: ``doctor``: a check failed; or a bug (with its traceback);
+- 2: a user mistake, a value refused by :mod:`edgeseg.validate`, an unusable path or an
+  export whose accuracy gate failed: one ``edgeseg: error:`` line;
+- 128 + N: stopped by signal N after finalising the outputs (130 Ctrl-C, 143 SIGTERM, 129
+  SIGHUP).
+
+Command modules import
 their heavy dependencies (torch, onnx, TensorRT) inside the command, so ``edgeseg --help`` and the
 runtime commands start without torch.
 """
@@ -18,6 +29,7 @@ import click
 
 from edgeseg import __version__
 from edgeseg.errors import EdgesegError
+from edgeseg.validate import broken_import_line
 
 EXIT_USER_ERROR = 2
 
@@ -55,6 +67,7 @@ def _register() -> None:
     from edgeseg.cli.doctor import doctor_command
     from edgeseg.cli.evaluate import eval_command
     from edgeseg.cli.export import export_command
+    from edgeseg.cli.foreign import card_command
     from edgeseg.cli.plugin import plugin_group
     from edgeseg.cli.run import run_command
     from edgeseg.cli.train import train_command
@@ -67,6 +80,7 @@ def _register() -> None:
     cli.add_command(demo_command)
     cli.add_command(bench_command)
     cli.add_command(doctor_command)
+    cli.add_command(card_command)
 
 
 _register()
@@ -99,6 +113,8 @@ def os_error_line(exc: OSError) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
+        # standalone_mode=False lets this boundary see every exception, but click then *returns*
+        # the code of a ``click.exceptions.Exit`` (doctor's 1) instead of exiting with it.
         code = cli.main(args=argv, prog_name="edgeseg", standalone_mode=False)
     except EdgesegError as exc:
         fail(str(exc).replace("\n", " "))
@@ -107,12 +123,12 @@ def main(argv: list[str] | None = None) -> None:
         # naming the extra or recipe; any other import failure is a bug.
         from edgeseg.installs import missing_module_line
 
-        line = missing_module_line(exc)
+        line = missing_module_line(exc) or broken_import_line(exc)
         if line is None:
             raise
         fail(line)
     except OSError as exc:
-        line = os_error_line(exc)
+        line = os_error_line(exc) or broken_import_line(exc)
         if line is None:
             raise
         fail(line)
@@ -136,6 +152,11 @@ def main(argv: list[str] | None = None) -> None:
         interrupted(exc)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug keeps its traceback; a broken install is one line
+        line = broken_import_line(exc)
+        if line is None:
+            raise
+        fail(line)
     # Without standalone mode, click returns a command's Exit code (edgeseg doctor's 1)
     # instead of exiting with it.
     if isinstance(code, int) and code != 0:

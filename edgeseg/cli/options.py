@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from edgeseg.errors import EdgesegError
+from edgeseg.outputs import Inputs
 
 
 def parse_hw(text: str | None) -> list[int] | None:
@@ -61,12 +62,19 @@ def run_folder(
     markers: tuple[str, ...],
     exist_ok: bool,
     create: bool = True,
+    inputs: Inputs = (),
+    writes: tuple[str, ...] = (),
 ) -> Iterator[Path]:
     """The folder a run writes to (:func:`edgeseg.run_dirs.claim_run_dir`: the next free name
     when ``wanted`` holds a run), said on stderr when it is not ``wanted``. A folder made here
-    is removed again when the command fails before writing into it."""
+    is removed again when the command fails before writing into it.
+
+    First, before anything is made: the folder and the files ``writes`` names in it (the
+    markers too) may not overwrite ``inputs`` (:func:`edgeseg.outputs.check_outputs`)."""
+    from edgeseg.outputs import check_outputs
     from edgeseg.run_dirs import claim_run_dir
 
+    check_outputs(inputs, {}, {"--out": (wanted, (*markers, *writes))})
     wanted = Path(wanted)
     made = not wanted.exists()
     folder = claim_run_dir(wanted, markers, exist_ok, create=create)

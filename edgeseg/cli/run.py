@@ -6,12 +6,14 @@ command so ``edgeseg --help`` stays fast and torch-free.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
 
 import click
 
+from edgeseg.cli.foreign import foreign_model_options, foreign_options
 from edgeseg.media import FLIP_METHODS, V4L2_FORMATS
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
@@ -80,6 +82,7 @@ def _info(message: str) -> None:
 
 
 @click.command("run")
+@foreign_options
 @click.option(
     "--model",
     "model",
@@ -110,8 +113,23 @@ def _info(message: str) -> None:
 @click.option(
     "--output",
     "output",
-    type=click.Path(),
-    help="Video file (.mp4, .avi, .mkv, .mov) or a folder for JPEG frames (end with /).",
+    multiple=True,
+    help="Where the overlay goes; repeat for several: a video file (.mp4/.mkv/.mov: H.264 "
+    "where an encoder exists; .avi: MJPEG), an image (for an image source), a folder for JPEG "
+    "frames (end with /), rtp://HOST:PORT, rtsp://@:PORT/PATH, display://0, http://@:PORT.",
+)
+@click.option(
+    "--codec",
+    type=click.Choice(("auto", "h264", "mjpeg", "mp4v")),
+    default="auto",
+    show_default=True,
+    help="Video codec of video outputs; auto: H.264 where an encoder exists, else mp4v (said).",
+)
+@click.option(
+    "--bitrate",
+    "bitrate_kbps",
+    type=click.IntRange(16, 200_000),
+    help="Video bitrate in kbit/s.  [default: the encoder's for files, 4000 for streams]",
 )
 @click.option(
     "--save-masks",
@@ -216,6 +234,21 @@ def _info(message: str) -> None:
     show_default=True,
     help="Streams served at once; more get 503.",
 )
+@click.option(
+    "--serve-allow-host",
+    "serve_allow_host",
+    multiple=True,
+    metavar="NAME",
+    help="Without a token, requests must name the server by IP address, localhost or this "
+    "machine's name; add a name here (e.g. jetson.lan).  [env: EDGESEG_SERVE_HOSTS]",
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    envvar="EDGESEG_MAX_PIXELS",
+    help="Refuse frames with more pixels than this (checked before decoding where the image "
+    "header says).  [default: 50000000; env: EDGESEG_MAX_PIXELS]",
+)
 def run_command(
     model: str | None,
     source: tuple[str, ...],
@@ -234,12 +267,15 @@ def run_command(
     the toolkit, not a production model).
 
     \b
-    Sources (--source), as jetson-inference names them:
+    Sources (--source) and outputs (--output), as jetson-inference names them:
       csi://0               Jetson CSI camera 0 (nvarguscamerasrc; needs OpenCV with GStreamer)
       /dev/video0, v4l2:///dev/video0, 0     V4L2 (USB) camera
       clip.mp4, file://clip.mp4              video file (--realtime: at its own rate)
-      frames/, 'frames/*.png'                image folder or glob
+      frames/, 'frames/*.png', photo.jpg     image folder, glob or one image
       rtsp://host/stream, http://host/x.mjpg network stream
+      gst:videotestsrc ! appsink             GStreamer pipeline ending in appsink
+      out.mp4, out.jpg, frames/              H.264 video, one image, JPEG frames
+      rtp://192.168.1.20:5000, rtsp://@:8554/live, display://0, http://@:8080
 
     \b
     Watch a headless device from a browser: --serve 0.0.0.0:8080 --serve-token SECRET, then open
@@ -248,7 +284,7 @@ def run_command(
     \b
     Examples:
       edgeseg run --model model.onnx --source ../shared/datasets/camvid/clip_val.mp4 --output out.mp4
-      edgeseg run --model model.onnx --source 'frames/*.png' --save-masks masks/ --classes road,car
+      edgeseg run --model deeplab.onnx --labels voc.txt --source clip.mp4 --output out.mp4
       edgeseg run --model model.engine --source csi://0 --camera-width 1280 --camera-height 720 --display
     """  # noqa: E501
     from edgeseg.errors import EdgesegError
@@ -258,13 +294,20 @@ def run_command(
 
     if (camera_width is None) != (camera_height is None):
         raise EdgesegError("give both --camera-width and --camera-height, or neither")
-    options["camera_size"] = (camera_height, camera_width) if camera_width else None
+    allowed = options.pop("serve_allow_host")
+    if allowed:  # read by ServeSink, as the token is (EDGESEG_SERVE_HOSTS)
+        os.environ["EDGESEG_SERVE_HOSTS"] = ",".join(allowed)
+    max_pixels = options.pop("max_pixels")
+    if max_pixels is not None:  # the one budget every frame check reads (edgeseg.validate)
+        os.environ["EDGESEG_MAX_PIXELS"] = str(max_pixels)
+    camera_size = (camera_height, camera_width) if camera_width else None
+    options["foreign"] = foreign_model_options(options)
     options["display"] = display_available() if display is None else display
     mosaic = options.pop("mosaic")
     if len(source) > 1 or is_streams_file(source[0]):
         from edgeseg.cli.run_streams import run_streams_command
 
-        run_streams_command(model, source, max_frames, mosaic, options)
+        run_streams_command(model, source, max_frames, mosaic, camera_size, options)
         return
     if mosaic is not None:
         raise EdgesegError(
@@ -273,13 +316,15 @@ def run_command(
     # Stop signals (Ctrl-C, SIGTERM from systemd or docker stop, SIGHUP) during the setup too:
     # whatever was created is removed; once frames flow the pipeline finalises the outputs.
     with SignalGuard(final=True):
-        summary = _run(model, source[0], max_frames, options)
+        summary = _run(model, source[0], max_frames, camera_size, options)
     s = summary.stats
     _info(
         f"{s.frames_done} frames in {s.elapsed_s:.1f} s ({s.mean_fps:.1f} fps); latency p50 "
         f"{s.latency_p50_ms:.0f} ms p95 {s.latency_p95_ms:.0f} ms; dropped {s.dropped}, corrupt "
         f"{s.corrupt}, reconnects {s.reconnects}; stopped by {summary.stopped_by}"
     )
+    for what, how in summary.media.items():
+        _info(f"{'decoded' if what == 'source' else what}: {how}")
     for path in summary.outputs:
         _info(f"wrote {path}")
 
@@ -296,15 +341,59 @@ def bundled_model(model: str | None, backend: str) -> str:
     return path
 
 
-def _run(model: str | None, source: str, max_frames: int | None, options: dict[str, Any]) -> Any:
+def _option_objects(camera_size: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The CLI's flags as the runtime's option objects (edgeseg.runtime.options)."""
+    from edgeseg.runtime.options import (
+        CameraOptions,
+        EncodingOptions,
+        OutputOptions,
+        RenderOptions,
+        ServeOptions,
+    )
+
+    targets = list(options["output"])
+    if options["display"]:
+        targets.append("display://0")
+    serve = None
+    if options["serve"] is not None:
+        viewers = options["serve_max_viewers"]
+        serve = ServeOptions(options["serve"], options["serve_token"], viewers)
+    return {
+        "camera": CameraOptions(
+            camera_size, options["camera_fps"], options["camera_format"], options["flip"]
+        ),
+        "render": RenderOptions(
+            options["mode"], options["alpha"], options["legend"], options["classes"]
+        ),
+        "outputs": OutputOptions(
+            tuple(targets),
+            options["save_masks"],
+            options["stats_path"],
+            options["class_shares_path"],
+            EncodingOptions(options["codec"], options["bitrate_kbps"]),
+        ),
+        "serve": serve,
+        "foreign": options["foreign"],
+        "backend": options["backend"],
+        "realtime": options["realtime"],
+    }
+
+
+def _run(
+    model: str | None,
+    source: str,
+    max_frames: int | None,
+    camera_size: Any,
+    options: dict[str, Any],
+) -> Any:
     """Run the pipeline with progress (the bundled model when no --model is given)."""
     from edgeseg.runtime.run import run_pipeline
 
     backend = options["backend"]
     model = bundled_model(model, backend)
     progress = _Progress(max_frames)
-    kept = [options[k] for k in ("output", "save_masks", "display", "stats_path")]
-    kept += [options["class_shares_path"], options["serve"]]
+    objects = _option_objects(camera_size, options)
+    kept = objects["outputs"].any or objects["serve"] is not None
 
     def on_ready(segmenter: Any, opened: Any) -> None:
         card = segmenter.card
@@ -316,7 +405,7 @@ def _run(model: str | None, source: str, max_frames: int | None, options: dict[s
         )
         policy = "live: newest frame only" if opened.live else "file: every frame"
         _info(f"source {opened.description} ({policy})")
-        if not any(kept):
+        if not kept:
             _info(
                 "no --output, --save-masks, --display, --stats, --class-shares or --serve: "
                 "results are not kept"
@@ -330,5 +419,5 @@ def _run(model: str | None, source: str, max_frames: int | None, options: dict[s
         extra_sinks=[progress],
         on_ready=on_ready,
         on_event=_info,
-        **options,
+        **objects,
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from edgeseg.cli.run import _info, bundled_model
+from edgeseg.cli.run import _info, _option_objects, bundled_model
 
 PROGRESS_INTERVAL_S = 1.0
 
@@ -58,6 +58,7 @@ def run_streams_command(
     sources: tuple[str, ...],
     max_frames: int | None,
     mosaic: str | None,
+    camera_size: Any,
     options: dict[str, Any],
 ) -> None:
     """Run several streams with progress; print one summary line per stream and the batch."""
@@ -65,9 +66,7 @@ def run_streams_command(
     from edgeseg.runtime.run_streams import run_streams
 
     progress = _StreamsProgress()
-    backend = options.pop("backend")
-    render = {k: options.pop(k) for k in ("mode", "alpha", "legend", "classes")}
-    camera = {k: options.pop(k) for k in ("camera_size", "camera_fps", "camera_format", "flip")}
+    objects = _option_objects(camera_size, options)
 
     def on_ready(segmenter: Any, streams: Any) -> None:
         card = segmenter.card
@@ -83,11 +82,10 @@ def run_streams_command(
         progress.snapshot = streams.snapshot
 
     with SignalGuard(final=True):
-        model = bundled_model(model, backend)
+        model = bundled_model(model, objects.pop("backend"))
         summary = run_streams(
-            model, list(sources), backend=backend, mosaic=mosaic, render=render, camera=camera,
-            max_frames=max_frames, extra_sinks=[progress], on_ready=on_ready, on_event=_info,
-            **options,
+            model, list(sources), mosaic=mosaic, max_frames=max_frames, extra_sinks=[progress],
+            on_ready=on_ready, on_event=_info, **objects,
         )  # fmt: skip
     for name, s in summary.stats.streams.items():
         _info(

@@ -139,7 +139,7 @@ def train_command(
     from edgeseg.metrics import format_table
     from edgeseg.train.config import config_from_checkpoint, load_config
     from edgeseg.train.loop import train
-    from edgeseg.train.outputs import RUN_MARKERS
+    from edgeseg.train.outputs import RUN_FILES, RUN_MARKERS
 
     command = "edgeseg " + shlex.join(sys.argv[1:])
     payload = None
@@ -162,7 +162,9 @@ def train_command(
         Path(config.out).resolve() == Path(resume).parent.resolve()
     )
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone writes
-    with run_folder(config.out, RUN_MARKERS, exist_ok or resuming_here, create=main_rank) as folder:
+    inputs = {"--data": config.data, "--vgg-weights": config.vgg_weights, "--config": config_path}
+    claim = {"create": main_rank, "inputs": inputs, "writes": RUN_FILES}
+    with run_folder(config.out, RUN_MARKERS, exist_ok or resuming_here, **claim) as folder:
         if main_rank and resume is not None:
             click.echo(f"edgeseg: resuming into {folder}", err=True)
         config.out = str(folder)

@@ -55,7 +55,11 @@ def test_int8_export_report_and_compare(
     for name in ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8.trt.onnx"):
         assert (out / name).is_file(), name
     assert "only 8 calibration images" in result.stderr
-    assert "INT8 against FP32: consistency mIoU" in result.stdout
+    assert "INT8 against FP32: agreement" in result.stdout  # the gate's figure, then
+    assert (
+        "of pixels the FP32 reference decides" in result.stdout
+        and "consistency mIoU" in result.stdout
+    )
     assert "against the labels of those images (at 48x64): FP32 mIoU" in result.stdout
     assert "model.int8.trt.onnx" in result.stdout and "FAILED" not in result.stdout
 

@@ -219,7 +219,7 @@ def test_one_gate_with_and_without_labels(fp32: onnx.ModelProto) -> None:
 
 
 def test_the_cli_default_is_the_gate_s() -> None:
-    from edgeseg.calibration.int8 import DEFAULT_MIN_AGREEMENT
+    from edgeseg.calibration.settings import DEFAULT_MIN_AGREEMENT
     from edgeseg.cli.export import export_command
     from edgeseg.precision_gate import MIN_AGREEMENT
 

@@ -19,6 +19,7 @@ def doctor_json() -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_json_parses_and_every_line_that_is_not_ok_says_how_to_fix_it(doctor_json) -> None:
     code, report = doctor_json
     names = [c["name"] for c in report["checks"]]

@@ -47,6 +47,7 @@ def test_a_dynamic_engine_takes_the_stream_count_in_one_call(tmp_path: Path) -> 
     except EdgesegError as exc:
         pytest.skip(str(exc))
     from edgeseg.export import export_checkpoint
+    from edgeseg.runtime.options import OutputOptions
     from edgeseg.runtime.run_streams import run_streams
     from edgeseg.runtime.segmenter import Segmenter
 
@@ -68,5 +69,5 @@ def test_a_dynamic_engine_takes_the_stream_count_in_one_call(tmp_path: Path) -> 
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((32, 32, 3), 40 * i, np.uint8))
     sources = [f"s{i}={folder}" for i in range(10)]
-    summary = run_streams(engine, sources, save_masks=tmp_path / "masks")
+    summary = run_streams(engine, sources, outputs=OutputOptions(masks=tmp_path / "masks"))
     assert summary.stats.batch.engine_batch == 10 and summary.stats.batch.max_batch == 10

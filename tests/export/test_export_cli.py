@@ -192,9 +192,9 @@ def test_parity_failure_writes_nothing(checkpoint: Path, tmp_path: Path) -> None
         )
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(
-        "parity check failed for model.onnx, model.portable.onnx, model.trt.onnx"
-    )
+    assert message.startswith("parity check failed (nothing was written): model.onnx: mean")
+    for name in ("model.portable.onnx", "model.trt.onnx"):
+        assert f"{name}: mean |logit diff|" in message
     assert "FAILED" in "\n".join(lines)  # the report came first
     assert not (tmp_path / "out").exists()
 

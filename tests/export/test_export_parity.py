@@ -102,6 +102,7 @@ def card_in(path: Path) -> ModelCard:
 # --- parity ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_segnet_parity_at_an_odd_size(segnet_small) -> None:
     assert_tight_parity(segnet_small)
     assert {f.artifact for f in segnet_small.parity} == {
@@ -121,6 +122,7 @@ def test_segnet_basic_parity_fp32_and_fp16(segnet_basic) -> None:
         assert figure.mean_abs_diff < 1e-2 * figure.logit_scale, figure.row()
 
 
+@pytest.mark.slow
 def test_segnet_quarter_dynamic_class_map_parity(segnet_quarter_dynamic) -> None:
     result = segnet_quarter_dynamic
     assert_tight_parity(result)

@@ -214,6 +214,7 @@ def export_case(trt: Any, fp16: bool, int8: bool) -> dict[str, Any]:
     from edgeseg.calibration.int8 import Int8Options
     from edgeseg.card import read_sidecar
     from edgeseg.checkpoint import save_checkpoint
+    from edgeseg.export.options import ExportOptions
     from edgeseg.export.pipeline import export_checkpoint
     from edgeseg.models import create_model
 
@@ -225,21 +226,22 @@ def export_case(trt: Any, fp16: bool, int8: bool) -> dict[str, Any]:
         folder = Path(tmp)
         checkpoint = folder / "tiny.pt"
         save_checkpoint(checkpoint, model, TINY_CARD)
-        options = None
+        int8_options = None
         if int8:
             images = folder / "calib"
             images.mkdir()
             rng = np.random.default_rng(0)
             for i in range(4):
                 cv2.imwrite(str(images / f"{i}.png"), rng.integers(0, 255, (36, 52, 3), np.uint8))
-            options = Int8Options(images, count=4, use_cache=False, min_agreement=0.0)
+            int8_options = Int8Options(images, count=4, use_cache=False, min_agreement=0.0)
         import os
 
         os.environ["EDGESEG_PLUGIN_DIR"] = str(library.parent)
-        result = export_checkpoint(
-            checkpoint, folder / "out", format="engine", fp16=fp16, int8=options, check=False,
-            log=lambda _m: None,
+        options = ExportOptions(
+            checkpoint, folder / "out", format="engine", fp16=fp16, int8=int8_options,
+            check=False,
         )  # fmt: skip
+        result = export_checkpoint(options, log=lambda _m: None)
         card = read_sidecar(result.files["engine"])
     return {
         "network_flags": build.network_flags(),

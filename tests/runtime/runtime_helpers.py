@@ -7,6 +7,7 @@ pick up another folder's conftest."""
 from __future__ import annotations
 
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -176,3 +177,18 @@ class GeneratedLiveSource(FrameSource):
 
     def close(self) -> None:
         self.closed = True
+
+
+def write_huge_png(path: Path, height: int, width: int) -> Path:
+    """A real 1-bit greyscale PNG (a few hundred KB) that decodes to height x width pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
+    packer, row = zlib.compressobj(9), b"\x00" * (1 + (width + 7) // 8)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path

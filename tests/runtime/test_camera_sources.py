@@ -46,9 +46,18 @@ def test_csi_pipeline_defaults_to_a_mode_imx219_and_imx477_share() -> None:
     assert csi_pipeline(0) == (
         "nvarguscamerasrc sensor-id=0 ! video/x-raw(memory:NVMM), width=(int)1920, "
         "height=(int)1080, framerate=(fraction)30/1, format=(string)NV12 ! nvvidconv "
-        "flip-method=0 ! video/x-raw, format=(string)BGRx ! videoconvert ! video/x-raw, "
-        "format=(string)BGR ! appsink drop=true max-buffers=1 sync=false"
+        "flip-method=0 ! video/x-raw, format=(string)BGRx ! appsink drop=true max-buffers=1 "
+        "sync=false"
     )
+
+
+def test_csi_frames_are_scaled_in_nvvidconv_and_taken_as_bgrx() -> None:
+    pipeline = csi_pipeline(1, CameraSettings(flip="clockwise"), scale_hw=(360, 480))
+    assert (
+        "nvvidconv flip-method=3 ! video/x-raw, format=(string)BGRx, width=(int)480, "
+        "height=(int)360 ! appsink drop=true max-buffers=1 sync=false"
+    ) in pipeline
+    assert "videoconvert" not in pipeline
 
 
 @pytest.mark.parametrize(
@@ -87,14 +96,18 @@ def test_csi_without_gstreamer_is_one_line_naming_the_pipeline(tiny_onnx: Path) 
         pytest.skip("this OpenCV has GStreamer: csi://0 would try to open the camera")
     result = edgeseg("run", "--model", str(tiny_onnx), "--source", "csi://0", "--flip", "clockwise")
     assert_one_line_error(result, "csi://0 needs an OpenCV built with GStreamer")
-    assert csi_pipeline(0, CameraSettings(flip="clockwise")) in result.stderr
+    # the frames are scaled to the model's input size by nvvidconv
+    expected = csi_pipeline(
+        0, CameraSettings(flip="clockwise"), scale_hw=Segmenter(tiny_onnx).card.input_hw
+    )
+    assert expected in result.stderr
     assert "python3-opencv" in result.stderr and "flip-method=3" in result.stderr
 
 
 def test_camera_options_are_refused_where_they_mean_nothing(make_video) -> None:
     with pytest.raises(EdgesegError, match="apply to cameras"):
         open_source(make_video(), flip="clockwise")
-    with pytest.raises(EdgesegError, match="--camera-format applies to V4L2 cameras"):
+    with pytest.raises(EdgesegError, match="pixel format applies to V4L2 cameras"):
         open_source("csi://0", camera_format="mjpg")
     with pytest.raises(EdgesegError, match="unknown --flip 'sideways'"):
         CameraSettings(flip="sideways")

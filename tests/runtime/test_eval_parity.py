@@ -18,7 +18,7 @@ from runtime_helpers import CAMVID_CLIP, write_video
 from edgeseg.apps.default_model import default_onnx
 from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
 from edgeseg.evaluate import EvalSet, evaluate_predictor
-from edgeseg.runtime import run_pipeline
+from edgeseg.runtime import OutputOptions, run_pipeline
 
 FRAMES = 6
 
@@ -40,7 +40,7 @@ def test_run_masks_equal_eval_masks_on_real_frames(tmp_path: Path) -> None:
         video = write_video(tmp_path / "clip.mp4", FRAMES, (360, 480))
     model = default_onnx()
     masks = tmp_path / "masks"
-    run_pipeline(model, str(video), save_masks=masks, max_frames=FRAMES)
+    run_pipeline(model, str(video), outputs=OutputOptions(masks=masks), max_frames=FRAMES)
     written = sorted(masks.glob("*.png"))
     assert len(written) == FRAMES
 

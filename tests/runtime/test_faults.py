@@ -34,6 +34,7 @@ from edgeseg.errors import EdgesegError
 from edgeseg.runtime import (
     CorruptFrame,
     Frame,
+    OutputOptions,
     Pipeline,
     RetryPolicy,
     Segmenter,
@@ -59,6 +60,15 @@ def write_noise_video(path: Path, frames: int, hw: tuple[int, int] = (96, 128)) 
     return path
 
 
+def read_to_the_end(seen: list[str]) -> str:
+    """What the run wrote on stderr, once start_run's reader thread has caught up with the
+    exited process (its last lines may still be in the pipe when wait() returns)."""
+    deadline = time.monotonic() + 10
+    while "interrupted (" not in "".join(seen) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "".join(seen)
+
+
 def hidden_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
@@ -81,7 +91,7 @@ def test_stop_signals_finalise_the_video(
     process, seen = start_run([*args, "--stats", str(stats)], 4000)
     process.send_signal(signum)
     process.wait(timeout=60)
-    stderr = "".join(seen)
+    stderr = read_to_the_end(seen)
     assert process.returncode == code, stderr
     assert f"interrupted ({signal.Signals(signum).name})" in stderr
     assert "Traceback" not in stderr
@@ -202,7 +212,7 @@ def test_a_writer_that_stops_accepting_frames_fails_on_that_frame(
     masks = tmp_path / "masks"
     sink = VideoSink(old, 15, writer_factory=RefusingWriter(accept=6, raises=raises))
     with pytest.raises(OSError) as caught:
-        run_pipeline(tiny_onnx, str(video), save_masks=masks, extra_sinks=[sink])
+        run_pipeline(tiny_onnx, str(video), outputs=OutputOptions(masks=masks), extra_sinks=[sink])
     exc = caught.value
     assert exc.filename == str(old) and "frame 7" in str(exc)
     assert exc.errno == (errno.ENOSPC if raises else errno.EIO)
@@ -279,7 +289,7 @@ def test_outputs_that_would_overwrite_inputs_or_each_other(
                 "--stats",
                 str(tmp_path / "o.mp4"),
             ),
-            "--output and --stats are the same path",
+            "output and stats are the same path",
         ),
         (
             (
@@ -290,7 +300,7 @@ def test_outputs_that_would_overwrite_inputs_or_each_other(
                 "--save-masks",
                 str(tmp_path / "f"),
             ),
-            "--output and --save-masks are the same path",
+            "output and masks are the same path",
         ),
         (
             ("--source", str(image_folder), "--save-masks", str(image_folder)),
@@ -336,7 +346,7 @@ def test_one_name_in_two_folders_of_a_glob_is_refused(cli, tiny_onnx: Path, tmp_
     masks = tmp_path / "masks"
     result = cli("run", "--model", str(tiny_onnx), "--source", str(tmp_path / "d*" / "*.png"),
                  "--save-masks", str(masks))  # fmt: skip
-    assert_one_line_error(result, "would give one output file in --save-masks")
+    assert_one_line_error(result, "would give one output file in masks")
     assert not masks.exists()
 
 
@@ -385,7 +395,9 @@ def test_a_stream_that_connects_but_never_decodes_ends_with_one_line(
         out = tmp_path / "out.mp4"
         started = time.perf_counter()
         with pytest.raises(EdgesegError) as caught:
-            run_pipeline(tiny_onnx, source, output=out, retry=FAST_RETRY)
+            run_pipeline(
+                tiny_onnx, source, outputs=OutputOptions(targets=(str(out),)), retry=FAST_RETRY
+            )
     finally:
         server.close()
     message = str(caught.value)
@@ -449,6 +461,7 @@ def test_a_folder_of_corrupt_images_is_an_error(cli, tiny_onnx: Path, tmp_path: 
 # -- runs into existing folders, the cache, the bundled model -----------------------------------
 
 
+@pytest.mark.slow
 def test_bench_into_an_earlier_bench_takes_the_next_name(tiny_onnx: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the file")
     out = tmp_path / "bench"

@@ -162,7 +162,7 @@ def run_watched(tiny_onnx: Path, video: Path) -> tuple[int, dict]:
     stalled = socket.create_connection(("127.0.0.1", sink.port))
     try:
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         deadline = time.time() + 10
         while sink.hub.viewers == 0 and time.time() < deadline:
             time.sleep(0.01)

@@ -34,6 +34,7 @@ from runtime_helpers import (
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import PacedSource, RetryPolicy, open_source
 from edgeseg.runtime.mosaic import grid_shape
+from edgeseg.runtime.options import OutputOptions, ServeOptions
 from edgeseg.runtime.results import FrameResult, Sink
 from edgeseg.runtime.run import run_pipeline
 from edgeseg.runtime.run_streams import run_streams
@@ -84,14 +85,13 @@ def test_each_file_stream_gets_exactly_its_frames_and_the_single_run_masks(
     summary = run_streams(
         model,
         [str(c) for c in chosen],
-        save_masks=tmp_path / "masks",
-        class_shares_path=shares,
+        outputs=OutputOptions(masks=tmp_path / "masks", class_shares=shares),
         on_event=events.append,
     )
     assert summary.names == tuple(c.stem for c in chosen)
     for clip, (name, frames, _) in zip(chosen, CLIPS, strict=False):
         single = tmp_path / "single" / name
-        run_pipeline(model, str(clip), save_masks=single)
+        run_pipeline(model, str(clip), outputs=OutputOptions(masks=single))
         together, alone = _masks(tmp_path / "masks" / name), _masks(single)
         assert list(together) == [f"{i:06d}.png" for i in range(frames)]
         assert list(together) == list(alone)
@@ -186,7 +186,8 @@ def test_a_stream_lost_for_good_ends_alone_and_is_raised_after_the_others(
     events: list[str] = []
     dead = GeneratedLiveSource(frames=1000, interval_s=0.01, lose_at=(5,), fail_reopens=99)
     with pytest.raises(EdgesegError, match="no frames after 3 reconnection attempts"):
-        run_streams(tiny_onnx, [f"cam={clips[1]}", ("dead", dead)], save_masks=tmp_path / "m",
+        run_streams(tiny_onnx, [f"cam={clips[1]}", ("dead", dead)],
+                    outputs=OutputOptions(masks=tmp_path / "m"),
                     retry=FAST_RETRY, on_event=events.append)  # fmt: skip
     assert len(list((tmp_path / "m" / "cam").glob("*.png"))) == 12  # finished, complete
     # Live: the frames before the loss, less any dropped while inference was behind.
@@ -250,8 +251,8 @@ def test_a_stalled_live_stream_does_not_stop_the_others(tiny_onnx: Path, tmp_pat
 
     try:
         summary = run_streams(tiny_onnx, [f"steady={steady.url}", f"stalling={stalling.url}"],
-                              max_frames=30, save_masks=tmp_path / "masks", retry=FAST_RETRY,
-                              on_event=on_event)  # fmt: skip
+                              max_frames=30, outputs=OutputOptions(masks=tmp_path / "masks"),
+                              retry=FAST_RETRY, on_event=on_event)  # fmt: skip
     finally:
         steady.close()
         stalling.close()
@@ -294,7 +295,9 @@ def test_serve_shows_every_stream_and_the_batch(
     fetcher.start()
     sources = [open_source(c, live=False) for c in clips[:2]]
     paced = [(c.stem, PacedSource(s, fps=20)) for c, s in zip(clips, sources, strict=False)]
-    run_streams(tiny_onnx, paced, serve="127.0.0.1:0", on_event=on_event)  # as cameras, ~1 s
+    run_streams(
+        tiny_onnx, paced, serve=ServeOptions("127.0.0.1:0"), on_event=on_event
+    )  # as cameras, ~1 s
     fetcher.join(timeout=30)
     stats = seen["stats"]
     assert list(stats["streams"]) == ["front", "rear"]
@@ -357,7 +360,9 @@ def test_folders_per_stream_and_a_name_clash_inside_one_stream(
     tiny_onnx: Path, image_folder: Path, clips: list[Path], tmp_path: Path
 ) -> None:
     summary = run_streams(
-        tiny_onnx, [f"shots={image_folder}", str(clips[0])], output=tmp_path / "frames/"
+        tiny_onnx,
+        [f"shots={image_folder}", str(clips[0])],
+        outputs=OutputOptions(targets=(f"{tmp_path}/frames/",)),
     )
     assert sorted(p.name for p in (tmp_path / "frames" / "shots").iterdir()) == [
         f"frame_{i:03d}.jpg" for i in range(5)
@@ -369,7 +374,9 @@ def test_folders_per_stream_and_a_name_clash_inside_one_stream(
         cv2.imwrite(str(tmp_path / folder / "a.png"), synthetic_frame(0))
     glob = str(tmp_path / "d*" / "*.png")
     with pytest.raises(EdgesegError, match=r"one output file in --save-masks \(stream1\)"):
-        run_streams(tiny_onnx, [str(clips[0]), glob], save_masks=tmp_path / "masks")
+        run_streams(
+            tiny_onnx, [str(clips[0]), glob], outputs=OutputOptions(masks=tmp_path / "masks")
+        )
     assert not (tmp_path / "masks").exists()
 
 
