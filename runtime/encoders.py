@@ -10,9 +10,12 @@ an H.264 encoder), and ``mp4v``, with a note saying why. Which one ran is the si
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +93,22 @@ def gstreamer_h264(bitrate_kbps: int | None, *, network: bool) -> VideoEncoder |
     return None
 
 
+@contextlib.contextmanager
+def silent_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for a moment: FFmpeg's encoders log straight to it (not
+    through OpenCV's log level), so probing a FourCC would print a screen of errors beside the
+    one line that says which encoder runs. Only for probes made before any thread writes."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @functools.cache
 def ffmpeg_h264_fourcc() -> str | None:
     """The FourCC with which this OpenCV's FFmpeg really writes H.264, or None (tried once)."""
@@ -97,7 +116,7 @@ def ffmpeg_h264_fourcc() -> str | None:
     with tempfile.TemporaryDirectory(prefix="edgeseg-h264-") as folder:
         for code in FFMPEG_H264_FOURCCS:
             path = str(Path(folder) / f"probe_{code}.mp4")
-            with quiet_opencv():
+            with quiet_opencv(), silent_stderr():
                 writer = cv2.VideoWriter(
                     path, cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*code), 10.0, (64, 64)
                 )
