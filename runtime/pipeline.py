@@ -356,6 +356,20 @@ class Pipeline:
             threading.Thread(target=self._capture_loop, name="edgeseg-capture", daemon=True),
             threading.Thread(target=self._infer_loop, name="edgeseg-infer", daemon=True),
         ]
+        interrupt = self._supervise(threads)
+        if interrupt is not None:
+            raise interrupt
+        if self._errors:
+            raise self._errors[0]
+        self.stopped_by = self.stopped_by or "end"
+        self._check_the_end()
+        return self.stats.snapshot()
+
+    def _supervise(self, threads: list[threading.Thread]) -> KeyboardInterrupt | None:
+        """Start the stage threads and render until the end; whatever happens, stop the stages,
+        join them within the stop deadline (a reader blocked for good is abandoned) and close
+        the outputs. Returns the interrupt to re-raise once the outputs are final; one source
+        and several (:class:`~edgeseg.runtime.streams.StreamsPipeline`) share this."""
         for thread in threads:
             thread.start()
         interrupt: KeyboardInterrupt | None = None
@@ -369,16 +383,18 @@ class Pipeline:
             except BaseException as exc:
                 self._errors.append(exc)
             finally:
-                self._stop.set()
-                self.deadline.join(threads, self._report)  # a blocked reader is abandoned
-                self._close_sinks()
-        if interrupt is not None:
-            raise interrupt
-        if self._errors:
-            raise self._errors[0]
-        self.stopped_by = self.stopped_by or "end"
-        self._check_the_end()
-        return self.stats.snapshot()
+                self._stop_stages()
+                self.deadline.join(threads, self._report)
+                self._finish_outputs()
+        return interrupt
+
+    def _stop_stages(self) -> None:
+        """Tell every stage thread to end."""
+        self._stop.set()
+
+    def _finish_outputs(self) -> None:
+        """Close every sink (finalising files)."""
+        self._close_sinks()
 
     def _check_the_end(self) -> None:
         """No frame at all is an error; a file shorter than its header says gets a warning."""

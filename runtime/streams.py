@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 
 from edgeseg.errors import EdgesegError
-from edgeseg.interrupts import SignalGuard
 from edgeseg.runtime.channels import END
 from edgeseg.runtime.frames import Frame, FrameSource, RetryPolicy
 from edgeseg.runtime.mosaic import Mosaic
@@ -294,7 +293,7 @@ class StreamsPipeline(Pipeline):
             self._mosaic.put(self.lanes.index(lane), lane.name, len(self.lanes), lane._rendered)
         if any(s.stop_requested for s in lane.sinks):
             self.stopped_by = self.stopped_by or "user"
-            self._stop_all()
+            self._stop_stages()
         elif lane.max_frames is not None and lane.stats.frames_done >= lane.max_frames:
             self._finish_lane(lane, "max_frames")
         if last:
@@ -314,9 +313,9 @@ class StreamsPipeline(Pipeline):
         self.mosaic_stats.frame_done(time.perf_counter() - frame.captured_at)
         if any(s.stop_requested for s in self.sinks):  # the window's q: every stream stops
             self.stopped_by = self.stopped_by or "user"
-            self._stop_all()
+            self._stop_stages()
 
-    def _stop_all(self) -> None:
+    def _stop_stages(self) -> None:
         self._stop.set()
         for lane in self.lanes:
             lane._stop.set()
@@ -365,22 +364,7 @@ class StreamsPipeline(Pipeline):
             threads.append(lane.capture_thread)
         threads.append(threading.Thread(target=self._infer_loop, name="edgeseg-batch", daemon=True))
         self.mosaic_stats.start()
-        for thread in threads:
-            thread.start()
-        interrupt: KeyboardInterrupt | None = None
-        with SignalGuard() if self.handle_signals else SignalGuard(signals=()) as guard:
-            try:
-                self._render_until_end()
-            except KeyboardInterrupt as exc:
-                interrupt = exc
-                self.stopped_by = "interrupt"
-                self._drain(guard)
-            except BaseException as exc:
-                self._errors.append(exc)
-            finally:
-                self._stop_all()
-                self.deadline.join(threads, self._report)  # a blocked reader is abandoned
-                self._close_all()
+        interrupt = self._supervise(threads)
         if interrupt is not None:
             raise interrupt
         errors = self._errors + [e for lane in self.lanes for e in lane._errors]
@@ -389,7 +373,7 @@ class StreamsPipeline(Pipeline):
         self.stopped_by = self.stopped_by or "end"
         return self.snapshot()
 
-    def _close_all(self) -> None:
+    def _finish_outputs(self) -> None:
         for lane in self.lanes:
             if not lane.finished:
                 self._finish_lane(lane, self.stopped_by or "stop")
