@@ -149,7 +149,7 @@ def test_a_failing_plugin_engine_does_not_hide_the_native_one(monkeypatch) -> No
     the next engine is still built, and the power state stands beside each figure."""
     from edgeseg.backends.cuda import GpuInfo
 
-    def one(folder, major, precision, unpool, library):
+    def one(forms, folder, major, precision, unpool, library):
         if unpool == "plugin":
             raise RuntimeError("plugin engine crashed")
         return f"{precision} fine"
