@@ -181,10 +181,14 @@ def default_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
-def start_run(args: list[str], total: int, umask: int | None = None) -> tuple:
+def start_run(
+    args: list[str], total: int, umask: int | None = None, ready: str | None = None
+) -> tuple:
     """Start a real ``edgeseg run ARGS`` over a source of ``total`` frames; returns (process,
     stderr chunks) once its progress bar shows frames going through (read in a thread, so the
-    pipe never fills): the moment a signal test interrupts it."""
+    pipe never fills): the moment a signal test interrupts it. ``ready``: another pattern that
+    means frames are going through (a multi-stream run announces its streams instead)."""
+    pattern = ready or rf"\| *[1-9][0-9]*/{total} "
 
     def setup() -> None:
         default_signals()
@@ -204,7 +208,7 @@ def start_run(args: list[str], total: int, umask: int | None = None) -> tuple:
         assert process.stderr is not None
         while chunk := process.stderr.read(64):
             seen.append(chunk)
-            if re.search(rf"\| *[1-9][0-9]*/{total} ", "".join(seen[-8:])):
+            if re.search(pattern, "".join(seen[-8:])):
                 started.set()
 
     threading.Thread(target=read_stderr, daemon=True).start()

@@ -12,8 +12,6 @@ import http.server
 import json
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -22,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import default_signals
+from cli_helpers import start_run
 from runtime_helpers import (
     GeneratedLiveSource,
     count_video_frames,
@@ -326,24 +324,7 @@ def test_sigterm_leaves_every_stream_output_and_the_mosaic_playable(
     ]
     args += ["--output", str(tmp_path / "{stream}.mp4"), "--mosaic", str(tmp_path / "all.mp4")]
     args += ["--stats", str(tmp_path / "s.jsonl"), "--headless"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edgeseg", "run", *args],
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_signals,
-    )
-    lines: list[str] = []
-    started = threading.Event()
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            if "streams: a " in line:
-                started.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    assert started.wait(timeout=120), "".join(lines)
+    process, lines = start_run(args, 4000, ready="streams: a ")
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
     stderr = "".join(lines)
