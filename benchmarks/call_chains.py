@@ -5,7 +5,10 @@ walk, not the arithmetic, is what is measured) under :func:`sys.setprofile` and 
 Python call into a function of edgeseg's source tree. A call counts when the nearest edgeseg
 frame below it lies in another module:
 
-- **stops**: such cross-module calls (each is the flow stopping at another module);
+- **stops**: such cross-module calls (each is the flow stopping at another module; a call made
+  in a loop counts each time);
+- **hops**: distinct cross-module call sites among them (caller module and function -> callee
+  module and function): the length of the chain as code, whatever the loops repeat;
 - **edges**: distinct (caller module, callee module) pairs among them;
 - **climbs**: cross-module calls along an edge that lies on a cycle of the module call graph
   (B, called by A, calls back into A directly or through others): the flow climbing back up
@@ -16,9 +19,11 @@ frame below it lies in another module:
 - **modules**: distinct modules entered.
 
 The model's own forward passes (``edgeseg.models``, called by torch's exporter and by the parity
-check) are left out: they are arithmetic, not flow. Usage::
+check) are left out: they are arithmetic, not flow; so is a module's top-level code (an import
+runs it once per process). Each command runs once before it is walked, so the walk sees what a
+user's second run would, not first-time imports. Usage::
 
-    python benchmarks/call_chains.py [--json out.json] [--show-climbs]
+    python benchmarks/call_chains.py [--json out.json] [--show-climbs] [--show-hops]
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ LEFT_OUT = ("edgeseg.models",)
 
 
 def _module(frame: Any) -> str | None:
+    if frame.f_code.co_name == "<module>":
+        return None
     name = frame.f_globals.get("__name__", "")
     if not name.startswith(PACKAGE_ROOTS) or name.startswith(LEFT_OUT):
         return None
@@ -53,6 +60,7 @@ def walk(run: Callable[[], Any]) -> dict[str, Any]:
     """Run ``run`` under the profiler; the figures of the module doc, and the climbing edges."""
     rank: dict[str, int] = {}
     calls: dict[tuple[str, str], int] = {}
+    hops: set[tuple[str, str, str, str]] = set()
     revisits = 0
 
     def profile(frame: Any, event: str, _arg: Any) -> None:
@@ -66,9 +74,11 @@ def walk(run: Callable[[], Any]) -> dict[str, Any]:
         caller_frame, caller = frame.f_back, None
         while caller_frame is not None and caller is None:
             caller = _module(caller_frame)
+            site = caller_frame.f_code.co_name
             caller_frame = caller_frame.f_back
         if caller is not None and caller != callee:
             calls[(caller, callee)] = calls.get((caller, callee), 0) + 1
+            hops.add((caller, site, callee, frame.f_code.co_name))
             revisits += rank[callee] < rank[caller]
 
     sys.setprofile(profile)
@@ -79,9 +89,11 @@ def walk(run: Callable[[], Any]) -> dict[str, Any]:
     cyclic = [edge for edge in calls if _reaches(calls, edge[1], edge[0])]
     return {
         "stops": sum(calls.values()),
+        "hops": len(hops),
         "edges": len(calls),
         "climbs": sum(calls[edge] for edge in cyclic),
         "climb_edges": sorted(f"{a} -> {b} ({calls[a, b]})" for a, b in cyclic),
+        "hop_sites": sorted(f"{a}.{f} -> {b}.{g}" for a, f, b, g in hops),
         "revisits": revisits,
         "modules": len(rank),
     }
@@ -123,11 +135,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the record here")
     parser.add_argument("--show-climbs", action="store_true", help="list the climbing edges")
+    parser.add_argument("--show-hops", action="store_true", help="list every hop (call site)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgeseg-chains-") as tmp:
         folder = Path(tmp)
         checkpoint = _tiny_checkpoint(folder)
-        _cli("export", str(checkpoint), "--out", str(folder / "warm"))  # imports, caches
         commands = {
             "export": ["export", str(checkpoint), "--out", str(folder / "export")],
             "export --fp16": ["export", str(checkpoint), "--fp16", "--out", str(folder / "e16")],
@@ -144,9 +156,12 @@ def main() -> None:
             "left_out": list(LEFT_OUT),
         }
         for name, command in commands.items():
+            _cli(*command[:-1], str(folder / f"warm-{len(name)}"))  # imports, caches
             figures = walk(lambda command=command: _cli(*command))
             if not args.show_climbs:
                 figures.pop("climb_edges")
+            if not args.show_hops:
+                figures.pop("hop_sites")
             record[name] = figures
     emit(record, args.json)
 

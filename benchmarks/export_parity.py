@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.backends.runner import run_onnx
 from edgeseg.card import ModelCard
 from edgeseg.export.fp16 import to_fp16
 from edgeseg.export.parity import compare, sample_inputs

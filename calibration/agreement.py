@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.backends.runner import run_onnx
 from edgeseg.metrics import ConfusionMatrix
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.backends.runner import run_onnx
 from edgeseg.calibration.agreement import Agreement, agreement, class_maps, labelled_miou
 from edgeseg.calibration.cache import load_images
 from edgeseg.calibration.quantize import quantizable_layers, quantize_int8

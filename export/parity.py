@@ -22,27 +22,36 @@ the agreement on all of them. The mean logit difference is still gated on every 
 sides hold logits, so a wrong graph fails as before. A failure names the figure that failed and
 the option that changes it (``--tolerance`` only moves the FP32 mean-difference limit).
 
-Graphs run through the core's :func:`edgeseg.backends.onnxruntime.run_onnx` (re-exported here
-for the export steps). Sample inputs are synthetic frames (noise and smooth colour ramps) run
-through the runtime's own :func:`edgeseg.preprocess.preprocess`, so they have the value range of
-real network inputs.
+Graphs run through the core's :func:`edgeseg.backends.runner.run_onnx`; engines through its
+TensorRT runner. :func:`check_forms` and :func:`engine_parity` are the two checks an export makes
+(every written form against PyTorch, then the engine against ONNX Runtime); doctor's self-test
+makes the second on each engine it builds. Sample inputs are synthetic frames (noise and smooth
+colour ramps) run through the runtime's own :func:`edgeseg.preprocess.preprocess`, so they have
+the value range of real network inputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
-from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.backends.runner import run_onnx
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.onnx_graph import logits_graph
 from edgeseg.precision_gate import DECISIVE_MARGIN as GATE_MARGIN
-from edgeseg.precision_gate import MIN_AGREEMENT, REMEDIES, decided_agreement, decided_pixels
+from edgeseg.precision_gate import MIN_AGREEMENT, REMEDIES, decided_agreement
 from edgeseg.preprocess import preprocess
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgeseg.export.forms import Form, Forms
 
 #: (tolerance on the mean difference relative to the largest logit, min agreement) per
 #: precision; the CLI's --tolerance overrides the first for FP32. The agreement floors are the
@@ -270,18 +279,102 @@ def require_parity(
     raise EdgesegError(f"parity check failed ({consequence}): {reasons}")
 
 
+def check_forms(
+    forms: Forms,
+    wanted: list[Form],
+    model: torch.nn.Module,
+    *,
+    samples: int,
+    dynamic: bool,
+    tolerance: float | None,
+    log: Callable[[str], None],
+) -> list[ParityResult]:
+    """ONNX Runtime against the PyTorch ``model`` for every form in ``wanted`` (plugin graphs
+    with their plugin nodes re-expanded); INT8's TensorRT graph against the INT8 ONNX (INT8
+    against FP32 is checked on real images by calibration). With ``dynamic`` another batch size
+    and another (odd) input size go through the same files. Logs the table; raises EdgesegError
+    naming the failed figures when one fails."""
+    card = forms.card
+    cases = [sample_inputs(card, samples)]
+    if dynamic:
+        height, width = card.input_hw
+        low = min_input_side(forms.get("portable", "fp32").model)
+        cases.append(sample_inputs(card, 1, (max(low, height + 33), max(low, width - 31)), seed=7))
+    results = []
+    for inputs in cases:
+        expected = torch_outputs(model, inputs)
+        int8_expected = None
+        for form in wanted:
+            method, want, gate = "ONNX Runtime", expected, form.precision
+            limit = tolerance if form.precision == "fp32" else None
+            if form.kind == "plugin":
+                method = "ONNX Runtime, plugin re-expanded to standard ops"
+            if form.precision == "int8":
+                if form.kind != "plugin":
+                    continue
+                int8_onnx = forms.get("portable", "int8")
+                if int8_expected is None:
+                    int8_expected = run_onnx(int8_onnx.model, inputs)
+                method = f"ONNX Runtime against {int8_onnx.file_name}, plugin re-expanded"
+                want, gate, limit = int8_expected, "fp32", tolerance
+            actual = run_onnx(form.model, inputs)  # plugin nodes re-expanded there
+            results.append(compare(form.file_name, method, want, actual, gate, tolerance=limit))
+    require_parity(results, log)
+    log(format_report(results))
+    return results
+
+
+def engine_parity(
+    engine: Path,
+    reference: onnx.ModelProto,
+    inputs: np.ndarray,
+    precision: str,
+    *,
+    plugin_library: Path | None = None,
+    tolerance: float | None = None,
+    decided_by: onnx.ModelProto | None = None,
+) -> ParityResult:
+    """A TensorRT ``engine`` against ONNX Runtime running ``reference`` on ``inputs``. Below FP32
+    the pixels counted are those the FP32 graph ``decided_by`` decides (also for an ``--argmax``
+    engine); default: ``reference``'s own logits."""
+    from edgeseg.backends.tensorrt_runner import TensorRTRunner
+
+    expected = run_onnx(reference, inputs)
+    logits = None if decided_by is None else reference_logits(decided_by, inputs)
+    with TensorRTRunner(engine, plugin_library=plugin_library, use_cuda_graph=False) as runner:
+        actual = runner.infer(inputs)
+    return compare(
+        engine.name, "TensorRT against ONNX Runtime", expected, actual, precision,
+        tolerance=tolerance, decided_by=logits,
+    )  # fmt: skip
+
+
+def torch_outputs(model: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
+    """What the PyTorch original computes on ``inputs``: the reference of every written form.
+    torch is imported here, not with the module, so the engine check runs without it."""
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(inputs)).numpy()
+
+
+def min_input_side(graph: onnx.ModelProto) -> int:
+    """Smallest height/width ``graph`` accepts: each 2x2 pooling halves it, and 1x1 must remain."""
+    return 2 ** sum(node.op_type == "MaxPool" for node in graph.graph.node)
+
+
 __all__ = [
     "DECISIVE_MARGIN",
     "DEFAULT_GATES",
     "ParityResult",
+    "check_forms",
     "compare",
-    "decided_pixels",
     "decisive_pixels",
+    "engine_parity",
     "format_report",
-    "logits_graph",
+    "min_input_side",
     "reference_logits",
     "require_parity",
-    "run_onnx",
     "sample_frames",
     "sample_inputs",
 ]

@@ -32,15 +32,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-
 from edgeseg.card import ModelCard
 from edgeseg.export import parity as parity_mod
 from edgeseg.export.forms import FILE_NAMES, Form, Forms
 from edgeseg.export.onnx_io import DEFAULT_OPSET, card_of, load_onnx
 from edgeseg.export.options import DEFAULT_OUT, ExportOptions, ExportPlan, plan_export
 from edgeseg.export.parity import ParityResult
-from edgeseg.export.trt_graph import trt_graph_problems
 from edgeseg.run_dirs import claim_run_dir
 
 __all__ = ["FILE_NAMES", "ExportOptions", "ExportResult", "export_checkpoint"]
@@ -151,53 +148,6 @@ def forms_from_checkpoint(
     return forms, model
 
 
-def require_wellformed(forms: list[Form], unpoolings: int) -> None:
-    """A malformed TensorRT graph is edgeseg's bug, not the user's: it keeps its traceback."""
-    for form in forms:
-        if form.kind == "plugin":
-            problems = trt_graph_problems(form.model, unpoolings)
-            if problems:
-                raise RuntimeError(f"{form.file_name} is malformed: {'; '.join(problems)}")
-
-
-def check_parity(
-    options: ExportOptions,
-    forms: Forms,
-    wanted: list[Form],
-    reference: Callable[[np.ndarray], np.ndarray],
-    min_side: int,
-) -> list[ParityResult]:
-    """ONNX Runtime against ``reference`` (PyTorch) for every form written; INT8's TensorRT
-    graph against the INT8 ONNX (INT8 against FP32 is checked on real images by calibration)."""
-    card = forms.card
-    cases = [parity_mod.sample_inputs(card, options.samples)]
-    if options.dynamic:  # another batch size and another (odd) input size through the same file
-        height, width = card.input_hw
-        other = (max(min_side, height + 33), max(min_side, width - 31))
-        cases.append(parity_mod.sample_inputs(card, 1, other, seed=7))
-    results = []
-    for inputs in cases:
-        expected = reference(inputs)
-        int8_expected = None
-        for form in wanted:
-            method, want, gate = "ONNX Runtime", expected, form.precision
-            tolerance = options.tolerance if form.precision == "fp32" else None
-            if form.kind == "plugin":
-                method = "ONNX Runtime, plugin re-expanded to standard ops"
-            if form.precision == "int8":
-                if form.kind != "plugin":
-                    continue
-                if int8_expected is None:
-                    int8_expected = parity_mod.run_onnx(forms.get("portable", "int8").model, inputs)
-                method = f"ONNX Runtime against {FILE_NAMES['int8_onnx']}, plugin re-expanded"
-                want, gate, tolerance = int8_expected, "fp32", options.tolerance
-            actual = parity_mod.run_onnx(form.model, inputs)  # plugin nodes re-expanded there
-            results.append(
-                parity_mod.compare(form.file_name, method, want, actual, gate, tolerance=tolerance)
-            )
-    return results
-
-
 def write_form(
     forms: Forms, form: Form, result: ExportResult, log: Callable[[str], None], note: str = ""
 ) -> Path:
@@ -258,30 +208,16 @@ def _export(
         forms, model = forms_from_checkpoint(plan, result, log)
         result.card = forms.card
         wanted = forms.for_export(options.fp16, options.int8 is not None)
-        from edgeseg.export import torch_to_onnx
-
-        require_wellformed(wanted, torch_to_onnx.count_unpoolings(model))
         if options.check:
-            result.parity = check_parity(
-                options, forms, wanted, _torch_reference(model), torch_to_onnx.min_input_side(model)
-            )
-            parity_mod.require_parity(result.parity, log)
-            log(parity_mod.format_report(result.parity))
+            result.parity = parity_mod.check_forms(
+                forms, wanted, model, samples=options.samples,
+                dynamic=options.dynamic, tolerance=options.tolerance, log=log,
+            )  # fmt: skip
         for form in wanted:
             write_form(forms, form, result, log)
     if tools is not None:
         build_and_check_engine(options, tools, forms, result, log)
     return result
-
-
-def _torch_reference(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    import torch
-
-    def reference(inputs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(torch.from_numpy(inputs)).numpy()
-
-    return reference
 
 
 # --- the engine ----------------------------------------------------------------------------------
@@ -338,22 +274,15 @@ def build_and_check_engine(
     )
     if not options.check:
         return
-    inputs = parity_mod.sample_inputs(result.card, options.samples)
-    expected = parity_mod.run_onnx(forms.reference(precision).model, inputs)
-    # Which pixels count below FP32: those the FP32 logits decide, also for --argmax engines.
-    decided_by = parity_mod.reference_logits(forms.reference("fp32").model, inputs)
-    from edgeseg.backends.tensorrt_runner import TensorRTRunner
-
-    with TensorRTRunner(engine_path, plugin_library=tools.library, use_cuda_graph=False) as run:
-        actual = run.infer(inputs)
-    engine_result = parity_mod.compare(
-        FILE_NAMES["engine"],
-        "TensorRT against ONNX Runtime",
-        expected,
-        actual,
+    engine_result = parity_mod.engine_parity(
+        engine_path,
+        forms.reference(precision).model,
+        parity_mod.sample_inputs(result.card, options.samples),
         precision,
+        plugin_library=tools.library,
         tolerance=options.tolerance if precision == "fp32" else None,
-        decided_by=decided_by,
+        # Which pixels count below FP32: those the FP32 logits decide, also for --argmax engines.
+        decided_by=forms.reference("fp32").model,
     )
     result.parity.append(engine_result)
     log(parity_mod.format_report([engine_result], "engine parity with ONNX Runtime"))

@@ -99,7 +99,9 @@ def remove_dead_nodes(model: onnx.ModelProto) -> None:
 def to_trt_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``model`` with every unpooling replaced by one plugin node (see module doc).
 
-    Raises EdgesegError when the model holds no unpooling this function recognises.
+    Raises EdgesegError when the model holds no unpooling this function recognises, and
+    RuntimeError when the result fails :func:`trt_graph_problems` (one plugin node per unpooling
+    replaced), so no caller can write or build a malformed graph.
     """
     result = onnx.ModelProto()
     result.CopyFrom(model)
@@ -123,6 +125,9 @@ def to_trt_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     result.graph.node.extend(new_nodes)
     remove_dead_nodes(result)
     set_opset(result, PLUGIN_DOMAIN, PLUGIN_DOMAIN_VERSION)
+    problems = trt_graph_problems(result, len(replacements))
+    if problems:  # edgeseg's bug, not the user's: it keeps its traceback
+        raise RuntimeError(f"the TensorRT graph is malformed: {'; '.join(problems)}")
     return result
 
 

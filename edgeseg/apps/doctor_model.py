@@ -318,6 +318,7 @@ def _check_on_device(
     frames: int,
     log: Callable[[str], None],
 ) -> int:
+    from edgeseg.backends.runner import run_onnx
     from edgeseg.backends.tensorrt import import_tensorrt, tensorrt_major
     from edgeseg.backends.tensorrt_runner import TensorRTRunner
     from edgeseg.card import read_sidecar
@@ -339,7 +340,7 @@ def _check_on_device(
         log("agreement: not checked (the engine's source ONNX is not beside it)")
     else:
         graph = load_onnx(model.onnx)
-        expected = parity.run_onnx(graph, inputs)
+        expected = run_onnx(graph, inputs)
         logits = parity.reference_logits(graph, inputs)
         figure = parity.compare(
             model.path.name, "TensorRT against ONNX Runtime", expected, actual,

@@ -82,7 +82,6 @@ def _one(
     forms: Any, folder: Path, trt_major: int, precision: str, unpool: str, library: Path | None
 ) -> str:
     """Build, run and compare one engine; returns the detail line or raises EdgesegError."""
-    from edgeseg.backends.tensorrt_runner import TensorRTRunner
     from edgeseg.export import parity
     from edgeseg.export.engine import build_engine
 
@@ -99,11 +98,10 @@ def _one(
         log=lambda _message: None,
     )
     seconds = time.perf_counter() - start
-    inputs = selftest_inputs()
-    expected = parity.run_onnx(forms.reference(precision).model, inputs)
-    with TensorRTRunner(engine, plugin_library=library, use_cuda_graph=False) as runner:
-        actual = runner.infer(inputs)
-    figure = parity.compare(engine.name, "TensorRT", expected, actual, precision)
+    figure = parity.engine_parity(
+        engine, forms.reference(precision).model, selftest_inputs(), precision,
+        plugin_library=library,
+    )  # fmt: skip
     detail = (
         f"argmax agrees {100 * figure.agreement:.2f}%, mean |diff| {figure.mean_abs_diff:.1e} "
         f"(limit {figure.limit:.1e}), built in {seconds:.1f} s"

@@ -203,13 +203,6 @@ class OnnxRuntimeRunner(BaseRunner):
         self.session = None
 
 
-def run_onnx(model: str | Path | bytes | onnx.ModelProto, inputs: np.ndarray) -> np.ndarray:
-    """Run a graph once on the CPU over ``inputs`` (plugin nodes re-expanded): the one-shot call
-    the parity, calibration and evaluation checks make."""
-    with OnnxRuntimeRunner(model, providers=["CPUExecutionProvider"], expand_plugins=True) as run:
-        return run.infer(inputs)
-
-
 def _check_input_shape(shape: Sequence, card: ModelCard, name: str) -> None:
     # A static input size that disagrees with the card would fail on every frame; say so once.
     if len(shape) != 4:

@@ -32,12 +32,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeseg.card import ModelCard
 from edgeseg.errors import EdgesegError
 from edgeseg.foreign_onnx import ForeignModelOptions
+
+if TYPE_CHECKING:
+    import onnx
 
 #: The values of ``--backend``: ``auto`` or one engine.
 BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime", "torch")
@@ -166,6 +170,17 @@ def artifact_backend(path: Path) -> str:
             f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected one of {known}"
         )
     return ARTIFACT_BACKENDS[suffix]
+
+
+def run_onnx(model: str | Path | bytes | onnx.ModelProto, inputs: np.ndarray) -> np.ndarray:
+    """Run an ONNX graph (a path, bytes or an ``onnx.ModelProto``) once on the CPU over
+    ``inputs``, plugin nodes re-expanded: the one-shot call the parity, calibration and evaluation
+    checks make. It lives beside :func:`open_runner`, not in the ONNX Runtime runner's module, so
+    those checks call down into the runners and never back up."""
+    from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
+
+    with OnnxRuntimeRunner(model, providers=["CPUExecutionProvider"], expand_plugins=True) as run:
+        return run.infer(inputs)
 
 
 def open_runner(

@@ -11,7 +11,7 @@ import torch
 from model_helpers import TINY_CARD
 
 from edgeseg.apps.doctor_model import describe_model, equivalent_commands, missing_device
-from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.backends.runner import run_onnx
 from edgeseg.backends.tensorrt import engine_build_facts
 from edgeseg.card import write_sidecar
 from edgeseg.export.fp16 import to_fp16

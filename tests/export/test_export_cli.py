@@ -156,7 +156,7 @@ import sys
 sys.modules["torch"] = None  # any 'import torch' now fails
 from edgeseg.export.fp16 import to_fp16
 from edgeseg.export.onnx_io import card_of, load_onnx
-from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.backends.runner import run_onnx
 from edgeseg.export.parity import sample_inputs
 from edgeseg.export.trt_graph import to_trt_graph, trt_graph_problems
 from edgeseg.unpool_graph import reexpand_plugins

@@ -18,12 +18,13 @@ import pytest
 import torch
 from model_helpers import TINY_CARD, randomize_batchnorm
 
+from edgeseg.backends.runner import run_onnx
 from edgeseg.checkpoint import save_checkpoint
 from edgeseg.errors import EdgesegError
 from edgeseg.export import ExportOptions, Forms, export_checkpoint
 from edgeseg.export.forms import FILE_NAMES, graph_form
 from edgeseg.export.onnx_io import card_of
-from edgeseg.export.parity import run_onnx, sample_inputs
+from edgeseg.export.parity import sample_inputs
 from edgeseg.models import create_model
 from edgeseg.unpool_graph import find_unpool_sites, plugin_nodes
 

@@ -13,7 +13,7 @@ import torch
 from onnx import TensorProto, helper
 from unpool_reference import assert_bit_equal, decoder_for, make_prepool, naive_unpool, torch_unpool
 
-from edgeseg.backends.onnxruntime import run_onnx
+from edgeseg.backends.runner import run_onnx
 from edgeseg.card import ModelCard
 from edgeseg.export.trt_graph import to_trt_graph, trt_graph_problems
 from edgeseg.unpool_graph import (

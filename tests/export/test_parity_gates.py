@@ -89,7 +89,7 @@ def test_logits_graph_drops_the_final_argmax() -> None:
     import torch
     from model_helpers import TINY_CARD
 
-    from edgeseg.backends.onnxruntime import run_onnx
+    from edgeseg.backends.runner import run_onnx
     from edgeseg.export.torch_to_onnx import export_onnx
     from edgeseg.models import create_model
     from edgeseg.onnx_graph import logits_graph

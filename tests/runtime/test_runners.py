@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from runtime_helpers import INPUT_HW, tiny_card, write_tiny_onnx
 
-from edgeseg.backends.onnxruntime import OnnxRuntimeRunner, run_onnx
-from edgeseg.backends.runner import BaseRunner, open_runner
+from edgeseg.backends.onnxruntime import OnnxRuntimeRunner
+from edgeseg.backends.runner import BaseRunner, open_runner, run_onnx
 from edgeseg.errors import EdgesegError
 
 
