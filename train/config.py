@@ -44,6 +44,10 @@ class TrainConfig:
     #: width applies to segnet only (another architecture given without options gets none).
     model_options: dict[str, Any] = field(default_factory=lambda: {"width": DEFAULT_WIDTH})
     vgg_weights: str | None = None
+    #: A checkpoint whose weights start the run (fine-tuning); same architecture and classes.
+    init: str | None = None
+    #: The split(s) trained on, '+'-joined: ``train+val`` is the final fit of a recipe whose
+    #: epoch count was chosen on train -> val (then val no longer measures anything).
     train_split: str = "train"
     val_split: str = "val"
     #: Network input (height, width); None takes the size of the first training image.
@@ -104,6 +108,8 @@ class TrainConfig:
                 raise EdgesegError(f"{name} {value!r} is not one of: {', '.join(valid)}")
         if not self.data:
             raise EdgesegError("no dataset given; pass --data DATASET_ROOT")
+        if self.vgg_weights and self.init:
+            raise EdgesegError("--init and --vgg-weights both set the weights; give one")
         if self.epochs < 1 or self.batch_size < 1:
             raise EdgesegError("epochs and batch size must be at least 1")
         if self.input_hw is not None and (len(self.input_hw) != 2 or min(self.input_hw) < 32):

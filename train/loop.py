@@ -38,6 +38,7 @@ from edgeseg.train.outputs import (
     write_history,
 )
 from edgeseg.train.progress import start_line, time_left
+from edgeseg.train.starts import init_weights, train_samples_of
 
 if TYPE_CHECKING:
     from edgeseg.data import AugmentConfig, DatasetSpec, Sample, SegmentationDataset
@@ -197,7 +198,7 @@ def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -
     seed_everything(config.seed)
     out = Path(config.out)
 
-    spec, train_samples = load_split(config.data, config.train_split, seed=config.seed)
+    spec, train_samples = train_samples_of(config)
     _, val_samples = load_split(config.data, config.val_split, seed=config.seed)
     train_samples = train_samples[: config.limit_train] if config.limit_train else train_samples
     val_samples = val_samples[: config.limit_val] if config.limit_val else val_samples
@@ -218,7 +219,10 @@ def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -
 
     model = create_model(
         config.model, spec.num_classes, vgg_weights=config.vgg_weights, **config.model_options
-    ).to(device)
+    )
+    if config.init and payload is None:  # a resumed run restores its own weights
+        init_weights(model, config.init)
+    model = model.to(device)
     use_cuda = device.startswith("cuda")
     if use_cuda and config.channels_last:
         model = model.to(memory_format=torch.channels_last)

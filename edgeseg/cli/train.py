@@ -94,6 +94,16 @@ DEFAULTS = TrainConfig()
     type=click.Path(dir_okay=False),
     help="torchvision VGG16-BN ImageNet weights file to initialise the encoder (--width 1).",
 )
+@click.option(
+    "--init",
+    type=click.Path(dir_okay=False),
+    help="Start from this checkpoint's weights (fine-tuning; same --model, --width and classes).",
+)
+@click.option(
+    "--train-split",
+    help="Split(s) to train on, '+'-joined: train+val is the final fit of a recipe chosen on val "
+    "(then take last.pt).  [default: train]",
+)
 @device_option(default=None)
 @click.option(
     "--workers",
@@ -162,7 +172,12 @@ def train_command(
         Path(config.out).resolve() == Path(resume).parent.resolve()
     )
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone writes
-    inputs = {"--data": config.data, "--vgg-weights": config.vgg_weights, "--config": config_path}
+    inputs = {
+        "--data": config.data,
+        "--vgg-weights": config.vgg_weights,
+        "--init": config.init,
+        "--config": config_path,
+    }
     claim = {"create": main_rank, "inputs": inputs, "writes": RUN_FILES}
     with run_folder(config.out, RUN_MARKERS, exist_ok or resuming_here, **claim) as folder:
         if main_rank and resume is not None:

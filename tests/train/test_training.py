@@ -139,3 +139,42 @@ def test_onnx_export_evaluates_like_its_checkpoint(cli, camvid_like: Path, tmp_p
     assert scores["onnx"]["pixel_accuracy"] == pytest.approx(
         scores["pt"]["pixel_accuracy"], abs=1e-3
     )
+
+
+def test_train_split_joins_splits_and_warns_that_val_is_trained_on(
+    camvid_like: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    train(small_config(camvid_like, tmp_path / "both", train_split="train+val", epochs=1))
+    out, err = capfd.readouterr()
+    assert "12 train / 4 val images" in out + err  # 8 train + 4 val images trained on
+    assert "note: val is trained on" in err
+
+
+def test_init_starts_from_another_checkpoints_weights(camvid_like: Path, tmp_path: Path) -> None:
+    train(small_config(camvid_like, tmp_path / "first", epochs=1))
+    start = read_checkpoint(tmp_path / "first" / "last.pt")["model"]
+    # A learning rate of 1e-12 leaves the weights where they began: the first run's, not the
+    # seed's (the same seed without --init starts from the first run's *initial* weights).
+    tuned = small_config(
+        camvid_like, tmp_path / "tuned", epochs=1, lr=1e-12, init=str(tmp_path / "first/last.pt")
+    )
+    train(tuned)
+    after = read_checkpoint(tmp_path / "tuned" / "last.pt")["model"]
+    convs = [name for name, tensor in start.items() if tensor.ndim == 4]
+    assert convs
+    for name in convs:
+        torch.testing.assert_close(after[name], start[name], rtol=0, atol=1e-6)
+    assert read_checkpoint(tmp_path / "tuned" / "last.pt")["config"]["init"].endswith("last.pt")
+
+
+def test_init_with_other_weights_is_one_line(camvid_like: Path, tmp_path: Path) -> None:
+    from edgeseg.errors import EdgesegError
+
+    train(small_config(camvid_like, tmp_path / "narrow", epochs=1))
+    wide = small_config(
+        camvid_like, tmp_path / "wide", init=str(tmp_path / "narrow/last.pt"),
+        model_options={"width": 0.25},
+    )  # fmt: skip
+    with pytest.raises(EdgesegError, match=r"^--init .*do not fit.*--width") as caught:
+        train(wide)
+    assert "\n" not in str(caught.value)
