@@ -127,6 +127,7 @@ def _params() -> list:
     return [pytest.param(v, check, id=f"trt{v}-{check}") for v in versions for check in CHECKS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("version", "check"), _params())
 def test_tensorrt_call_contract(version: str, check: str, probes: Probes) -> None:
     outcome = probes.results(version)[check]

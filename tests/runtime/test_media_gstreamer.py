@@ -141,6 +141,7 @@ def test_rtp_to_localhost_is_received_as_h264(tiny_onnx: Path, tmp_path: Path) -
     assert count >= 10 and shape == "48x64x3"
 
 
+@pytest.mark.slow
 def test_rtsp_output_is_read_back(tiny_onnx: Path, tmp_path: Path) -> None:
     python = rehearsal_python()
     port = _free_port(socket.SOCK_STREAM)
@@ -170,6 +171,7 @@ def test_rtsp_output_is_read_back(tiny_onnx: Path, tmp_path: Path) -> None:
     assert count >= 10 and shape == "48x64x3"
 
 
+@pytest.mark.slow
 def test_a_browser_plays_the_overlay_mp4(tiny_onnx: Path, tmp_path: Path) -> None:
     python = rehearsal_python()
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
