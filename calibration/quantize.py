@@ -27,7 +27,9 @@ intermediate tensor of every image in memory. Here entropy searches 2048 bins fo
 255-level (symmetric int8) threshold, percentile uses a histogram of |x|, and images go through
 in chunks whose histograms and ranges are merged. The ranges are written to ONNX Runtime's JSON
 range cache and ``quantize_static`` builds the graph from it; the per-layer analysis reuses the
-same file, so it never calibrates twice.
+same file, so it never calibrates twice. Entropy's threshold search is ONNX Runtime's, computed by
+``edgeseg.calibration.entropy`` without its per-bin Python loops (the same thresholds, about ten
+times faster: over a minute per calibration of even a tiny model before).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -44,6 +47,9 @@ import onnx
 from edgeseg.calibration.settings import DEFAULT_METHOD, METHODS
 from edgeseg.errors import EdgesegError, missing_extra
 from edgeseg.unpool_graph import unpool_node_names
+
+if TYPE_CHECKING:
+    from onnxruntime.quantization.calibrate import CalibraterBase, TensorsData
 
 #: Percentile of |x| the ``percentile`` method clips at.
 PERCENTILE = 99.999
@@ -213,7 +219,7 @@ def calibrate(
         name = calibrator.infer_session.get_inputs()[0].name
         for start in range(0, len(inputs), CHUNK):
             calibrator.collect_data(_ArrayReader(name, inputs[start : start + CHUNK]))
-        tensors = calibrator.compute_data()
+        tensors = _compute_ranges(calibrator, method)
     if name in tensors:
         # The network input is a normalised uint8 image: its range is known exactly and its
         # extremes are real content (sky, headlights), not outliers a histogram method should
@@ -230,6 +236,26 @@ def calibrate(
         if site.output in tensors and site.decoder in tensors:
             tensors[site.output] = tensors[site.decoder]
     save_tensors_data(tensors, ranges)
+
+
+def _compute_ranges(calibrator: CalibraterBase, method: str) -> TensorsData:
+    """The calibrator's ranges (ONNX Runtime's ``TensorsData``). For ``entropy`` the thresholds
+    come from :func:`~edgeseg.calibration.entropy.entropy_threshold`: ONNX Runtime's own search,
+    bit for bit, without the Python loops that made it take over a minute on a tiny model."""
+    if method != "entropy":
+        return calibrator.compute_data()
+    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorsData
+
+    from edgeseg.calibration.entropy import entropy_threshold
+
+    collector = calibrator.collector
+    return TensorsData(
+        CalibrationMethod.Entropy,
+        {
+            name: (*entropy_threshold(histogram, collector.num_quantized_bins), *histogram[:2])
+            for name, histogram in collector.histogram_dict.items()
+        },
+    )
 
 
 def qdq_problems(model: onnx.ModelProto) -> list[str]:

@@ -45,6 +45,13 @@ def inputs() -> np.ndarray:
     return sample_inputs(CARD, 16, seed=3)
 
 
+@pytest.fixture(scope="module")
+def entropy_int8(fp32: onnx.ModelProto, inputs: np.ndarray) -> onnx.ModelProto:
+    """The entropy-calibrated graph, made once: its 2048-bin threshold search is the slowest
+    step of this file, and two tests read the same graph (read only)."""
+    return quantize_int8(fp32, inputs, method="entropy")
+
+
 def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
     return {out: node for node in model.graph.node for out in node.output}
 
@@ -84,8 +91,10 @@ def test_form_tensorrt_wants(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
 
 
 @pytest.mark.slow
-def test_trt_graph_after_quantization(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
-    q = quantize_int8(fp32, inputs, method="entropy")
+def test_trt_graph_after_quantization(
+    fp32: onnx.ModelProto, inputs: np.ndarray, entropy_int8: onnx.ModelProto
+) -> None:
+    q = entropy_int8
     trt = to_trt_graph(q)
     plugins = plugin_nodes(trt)
     assert len(plugins) == len(plugin_nodes(to_trt_graph(fp32)))
@@ -104,7 +113,9 @@ def test_close_to_fp32(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
 
 
 @pytest.mark.slow
-def test_methods_give_different_scales(fp32: onnx.ModelProto, inputs: np.ndarray) -> None:
+def test_methods_give_different_scales(
+    fp32: onnx.ModelProto, inputs: np.ndarray, entropy_int8: onnx.ModelProto
+) -> None:
     def activation_scales(model: onnx.ModelProto) -> list[float]:
         init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
         return [
@@ -114,7 +125,8 @@ def test_methods_give_different_scales(fp32: onnx.ModelProto, inputs: np.ndarray
         ]
 
     scales = {
-        m: activation_scales(quantize_int8(fp32, inputs, method=m)) for m in ("minmax", "entropy")
+        "minmax": activation_scales(quantize_int8(fp32, inputs, method="minmax")),
+        "entropy": activation_scales(entropy_int8),
     }
     assert len(scales["minmax"]) == len(scales["entropy"]) > 0
     assert scales["minmax"] != scales["entropy"]

@@ -40,6 +40,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_without_a_gpu_one_line_then_the_commands(cli, exported: Path) -> None:
     source = exported / "model.fp16.trt.onnx"
     result = cli("doctor", "--model", str(source))

@@ -90,6 +90,7 @@ def test_precision_plan_per_major_version() -> None:
         precision_plan(10, "bf16")
 
 
+@pytest.mark.slow
 def test_onnx_precision_of_reads_the_graph_types() -> None:
     from edgeseg.export.engine_plan import onnx_precision_of
     from edgeseg.export.fp16 import to_fp16

@@ -113,6 +113,7 @@ def test_segnet_parity_at_an_odd_size(segnet_small) -> None:
     assert "parity with PyTorch" in segnet_small.log
 
 
+@pytest.mark.slow
 def test_segnet_basic_parity_fp32_and_fp16(segnet_basic) -> None:
     assert_tight_parity(segnet_basic)
     fp16 = [f for f in segnet_basic.parity if "fp16" in f.artifact]

@@ -60,6 +60,7 @@ def _quantize(graph: onnx.ModelProto) -> onnx.ModelProto:
     return quantize_int8(graph, inputs, method="minmax")
 
 
+@pytest.mark.slow
 def test_each_form_is_made_once_and_kept(source: onnx.ModelProto) -> None:
     made: list[str] = []
 
@@ -136,6 +137,7 @@ def test_save_writes_a_form_once_with_its_card(source: onnx.ModelProto, tmp_path
     assert plugin_card.build["plugin"]["op_type"] == "EdgesegUnpool"
 
 
+@pytest.mark.slow
 def test_export_writes_both_fp32_forms(exported: dict) -> None:
     files = exported["files"]
     assert set(files) == {"onnx", "portable_onnx", "trt_onnx"}

@@ -47,6 +47,7 @@ def types_of(model: onnx.ModelProto) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 def test_weights_and_tensors_are_fp16_interface_fp32(exported) -> None:
     _, _, portable = exported
     half = to_fp16(portable)

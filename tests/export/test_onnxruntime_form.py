@@ -105,6 +105,7 @@ def test_a_block_without_its_pool_is_refused() -> None:
         to_maxunpool_form(model)
 
 
+@pytest.mark.slow
 def test_the_tensorrt_graph_is_the_same_from_either_form() -> None:
     from edgeseg.export.torch_to_onnx import export_onnx
     from edgeseg.models import create_model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edgeseg.export.parity import compare, decisive_pixels
 
@@ -85,6 +86,7 @@ def test_each_failure_names_its_figure_and_the_option_that_changes_it() -> None:
         require_parity([fp16, fp32])
 
 
+@pytest.mark.slow
 def test_logits_graph_drops_the_final_argmax() -> None:
     import torch
     from model_helpers import TINY_CARD

@@ -2,11 +2,11 @@
 TensorRT 10.3 (JetPack 6.1/6.2), 10.16 (JetPack 7.2) and the newest 11.x.
 
 ``.ci/tensorrt-bindings`` installs each version's bindings into ``build/tensorrt-bindings/<v>/``
-over stub libraries; one subprocess per version (a process imports one ``tensorrt``) runs
-``trt_api_probe.py``, which drives edgeseg's own functions (plugin loading, the builder's
-precision/profile/timing-cache/parser steps, the engine runner's load and shape binding) with the
-objects TensorRT would hand them stood in for by signature-checked proxies (``trt_contract.py``).
-Each test id names the TensorRT version and the check.
+over stub libraries; one subprocess per version (a process imports one ``tensorrt``; all of them
+start together) runs ``trt_api_probe.py``, which drives edgeseg's own functions (plugin loading,
+the builder's precision/profile/timing-cache/parser steps, the engine runner's load and shape
+binding) with the objects TensorRT would hand them stood in for by signature-checked proxies
+(``trt_contract.py``). Each test id names the TensorRT version and the check.
 
 Proves: each attribute exists in that version, takes the arguments edgeseg passes, and returns
 the type edgeseg relies on; version-specific flags are the ones each version has. Cannot prove:
@@ -19,7 +19,7 @@ import json
 import os
 import subprocess
 import sys
-from functools import cache
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,42 +42,79 @@ def installed_versions() -> list[str]:
     return sorted(found, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
-def probe(version: str) -> dict[str, str]:
-    """{check: "ok" | why not} for ``version``, from one subprocess however many tests ask
-    (a probe that fails or times out fails every check of its version once, not once each)."""
-    outcome = _probe_once(version)
-    if isinstance(outcome, str):
-        pytest.fail(outcome)
-    return outcome
+class Probes:
+    """One probe subprocess per TensorRT version, all started together: each is a process of
+    its own (one ``tensorrt`` per process) that mostly exports and calibrates tiny models, so
+    on a machine with several cores they overlap instead of queueing. A version's report is
+    read once, however many tests ask (a probe that fails or times out fails every check of
+    its version once, not once each)."""
+
+    def __init__(self, versions: list[str], folder: Path) -> None:
+        self.started = {version: _start_probe(version, folder) for version in versions}
+        self.outcomes: dict[str, dict[str, str] | str] = {}
+
+    def results(self, version: str) -> dict[str, str]:
+        """{check: "ok" | why not} for ``version``."""
+        if version not in self.outcomes:
+            try:
+                self.outcomes[version] = _read_probe(version, *self.started[version])
+            except (AssertionError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
+                self.outcomes[version] = f"the TensorRT {version} probe failed: {exc}"
+        outcome = self.outcomes[version]
+        if isinstance(outcome, str):
+            pytest.fail(outcome)
+        return outcome
+
+    def stop(self) -> None:
+        """Ends the probes no test read (a run that deselected their checks)."""
+        for process, _out in self.started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
-@cache
-def _probe_once(version: str) -> dict[str, str] | str:
-    try:
-        return _run_probe(version)
-    except (AssertionError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
-        return f"the TensorRT {version} probe failed: {exc}"
+@pytest.fixture(scope="module")
+def probes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Probes]:
+    params = [getattr(item, "callspec", None) for item in request.session.items]
+    selected = {p.params["version"] for p in params if p and p.params.get("version")}
+    started = Probes(sorted(selected), tmp_path_factory.mktemp("trt-probes"))
+    yield started
+    started.stop()
 
 
-def _run_probe(version: str) -> dict[str, str]:
-    folder = BINDINGS / version
+def _start_probe(version: str, folder: Path) -> tuple[subprocess.Popen, Path]:
+    bindings = BINDINGS / version
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
-            [str(folder / "site"), str(Path(__file__).parent), str(Path(__file__).parents[1])]
+            [str(bindings / "site"), str(Path(__file__).parent), str(Path(__file__).parents[1])]
         ),
-        "LD_LIBRARY_PATH": str(folder / "stubs"),
+        "LD_LIBRARY_PATH": str(bindings / "stubs"),
     }
-    result = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("trt_api_probe.py"))],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1800,  # torch exports and an INT8 calibration, on a busy CI machine
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    out = folder / f"{version}.json"
+    with open(out, "wb") as stdout, open(out.with_suffix(".err"), "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("trt_api_probe.py"))],
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+        )
+    return process, out
+
+
+def _read_probe(version: str, process: subprocess.Popen, out: Path) -> dict[str, str]:
+    try:
+        # torch exports and an INT8 calibration, beside the other versions' probes, on a
+        # busy CI machine
+        returncode = process.wait(timeout=1800)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    assert returncode == 0, out.with_suffix(".err").read_text()[-3000:]
+    report = json.loads(out.read_text())
     assert report["version"] == version
     return report["results"]
 
@@ -90,9 +127,10 @@ def _params() -> list:
     return [pytest.param(v, check, id=f"trt{v}-{check}") for v in versions for check in CHECKS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("version", "check"), _params())
-def test_tensorrt_call_contract(version: str, check: str) -> None:
-    outcome = probe(version)[check]
+def test_tensorrt_call_contract(version: str, check: str, probes: Probes) -> None:
+    outcome = probes.results(version)[check]
     assert outcome == "ok", f"TensorRT {version}, {check}:\n{outcome}"
 
 

@@ -164,9 +164,11 @@ def test_runtime_opens_a_native_engine_without_the_plugin(
 # --- the graphs TensorRT builds from -----------------------------------------------------------
 
 
-def _native_graphs(checkpoint: Path) -> dict[str, onnx.ModelProto]:
+@pytest.fixture(scope="module")
+def native_graphs(checkpoint: Path) -> dict[str, onnx.ModelProto]:
     """The graphs a native engine is built from, as the artifact planner gives them (TensorRT
-    11's precisions; on 10.x FP16 builds from the FP32 graph), from each kind of source."""
+    11's precisions; on 10.x FP16 builds from the FP32 graph), from each kind of source. Made
+    once (three exports and a calibration); the tests below only read them."""
     from edgeseg.calibration.quantize import quantize_int8
     from edgeseg.checkpoint import load_model
     from edgeseg.export.forms import Forms
@@ -197,11 +199,14 @@ def _native_graphs(checkpoint: Path) -> dict[str, onnx.ModelProto]:
     }
 
 
-def test_native_graphs_hold_only_what_tensorrt_parses(checkpoint: Path) -> None:
+@pytest.mark.slow  # the native_graphs fixture: three exports and a calibration
+def test_native_graphs_hold_only_what_tensorrt_parses(
+    native_graphs: dict[str, onnx.ModelProto],
+) -> None:
     from edgeseg.unpool_graph import find_unpool_sites
 
     names = {v: k.lower() for k, v in onnx.TensorProto.DataType.items()}
-    for name, graph in _native_graphs(checkpoint).items():
+    for name, graph in native_graphs.items():
         onnx.checker.check_model(graph, full_check=True)
         opset = next(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx"))
         assert 9 <= opset <= 20, (name, opset)  # 10.x parses opsets 9-20, 11.1 9-24
@@ -220,12 +225,15 @@ def test_native_graphs_hold_only_what_tensorrt_parses(checkpoint: Path) -> None:
                 assert kind in TENSORRT_OPS[node.op_type], (name, node.name, kind)
 
 
-def test_int8_native_graph_keeps_the_block_in_float(checkpoint: Path) -> None:
+@pytest.mark.slow  # the native_graphs fixture: three exports and a calibration
+def test_int8_native_graph_keeps_the_block_in_float(
+    native_graphs: dict[str, onnx.ModelProto],
+) -> None:
     """Q/DQ placement: no QuantizeLinear/DequantizeLinear between a block's nodes; its inputs
     are float tensors and its output feeds the next layer's QuantizeLinear."""
     from edgeseg.unpool_graph import find_unpool_sites
 
-    graph = _native_graphs(checkpoint)["int8"]
+    graph = native_graphs["int8"]
     producers = {o: n for n in graph.graph.node for o in n.output}
     consumers: dict[str, list] = {}
     for node in graph.graph.node:

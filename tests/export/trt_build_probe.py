@@ -143,29 +143,47 @@ def tiny_onnx(folder: Path, precision: str, unpool: str) -> Path:
 
 @functools.cache
 def _tiny_graph(precision: str, unpool: str) -> bytes:
+    import onnx
+
+    from edgeseg.export.trt_graph import to_trt_graph
+    from edgeseg.unpool_graph import reexpand_plugins
+
+    graph = to_trt_graph(onnx.load_from_string(_tiny_portable(precision)))
+    if unpool == "native":
+        graph = reexpand_plugins(graph)
+    return graph.SerializeToString()
+
+
+@functools.cache
+def _tiny_portable(precision: str) -> bytes:
+    """The tiny model's portable graph in ``precision``: one torch export per probe, shared by
+    the plugin and native graphs of every precision (each export costs seconds)."""
     import numpy as np
-    import torch
-    from model_helpers import TINY_CARD
+    import onnx
 
     from edgeseg.calibration.quantize import quantize_int8
     from edgeseg.export.fp16 import to_fp16
-    from edgeseg.export.torch_to_onnx import export_onnx
-    from edgeseg.export.trt_graph import to_trt_graph
-    from edgeseg.models import create_model
-    from edgeseg.unpool_graph import reexpand_plugins
 
-    torch.manual_seed(0)
-    model = create_model("segnet-basic", num_classes=3, channels=8, kernel_size=3).eval()
-    portable = export_onnx(model, TINY_CARD)
+    portable = onnx.load_from_string(_tiny_fp32())
     if precision == "fp16":
         portable = to_fp16(portable)
     elif precision == "int8":
         calib = np.random.default_rng(0).standard_normal((4, 3, 36, 52)).astype(np.float32)
         portable = quantize_int8(portable, calib, method="minmax")
-    graph = to_trt_graph(portable)
-    if unpool == "native":
-        graph = reexpand_plugins(graph)
-    return graph.SerializeToString()
+    return portable.SerializeToString()
+
+
+@functools.cache
+def _tiny_fp32() -> bytes:
+    import torch
+    from model_helpers import TINY_CARD
+
+    from edgeseg.export.torch_to_onnx import export_onnx
+    from edgeseg.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("segnet-basic", num_classes=3, channels=8, kernel_size=3).eval()
+    return export_onnx(model, TINY_CARD).SerializeToString()
 
 
 def build_case(trt: Any, precision: str, float_fp16: bool, unpool: str) -> dict[str, Any]:

@@ -262,6 +262,7 @@ def test_combinations_take_turns_and_a_failing_one_is_skipped(tiny_onnx: Path) -
     assert len(ticks) == len(calls)
 
 
+@pytest.mark.slow
 def test_default_size_is_the_models_own(cli, checkpoint: Path, tmp_path: Path) -> None:
     """What `edgeseg run` runs: the card's input size, not a fixed list."""
     pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the row")

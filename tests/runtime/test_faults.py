@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import assert_one_line_error, edgeseg, start_run
+from cli_helpers import assert_one_line_error, start_run
 from fault_helpers import mounted_tmpfs, read_only_folder
 from runtime_helpers import GeneratedLiveSource, count_video_frames, write_video
 
@@ -462,18 +462,20 @@ def test_a_folder_of_corrupt_images_is_an_error(cli, tiny_onnx: Path, tmp_path: 
 
 
 @pytest.mark.slow
-def test_bench_into_an_earlier_bench_takes_the_next_name(tiny_onnx: Path, tmp_path: Path) -> None:
+def test_bench_into_an_earlier_bench_takes_the_next_name(
+    cli, tiny_onnx: Path, tmp_path: Path
+) -> None:
     pytest.importorskip("onnxruntime", reason="ONNX Runtime (edgeseg[onnx]) runs the file")
     out = tmp_path / "bench"
     out.mkdir()
     (out / "bench.json").write_text('{"earlier": true}')
     fast = ("--runs", "2", "--warmup", "0", "--backends", "onnxruntime")
-    result = edgeseg("bench", "--model", str(tiny_onnx), *fast, "--out", str(out))
+    result = cli("bench", "--model", str(tiny_onnx), *fast, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert f"{out} holds an earlier run; this one writes to {out}2" in result.stderr
     assert json.loads((out / "bench.json").read_text()) == {"earlier": True}
     assert "rows" in json.loads((tmp_path / "bench2" / "bench.json").read_text())
-    again = edgeseg("bench", "--model", str(tiny_onnx), *fast, "--out", str(out), "--exist-ok")
+    again = cli("bench", "--model", str(tiny_onnx), *fast, "--out", str(out), "--exist-ok")
     assert again.returncode == 0 and "rows" in json.loads((out / "bench.json").read_text())
 
 

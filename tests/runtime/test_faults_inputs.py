@@ -199,6 +199,7 @@ def test_train_options_are_validated(cli, camvid_like: Path, tmp_path: Path) -> 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_diverging_run_and_a_lone_last_pt(cli, camvid_like: Path, tmp_path: Path) -> None:
     common = ("--data", str(camvid_like), "--model", "segnet", "--width", "0.125")
     common += ("--input-size", "64x64", "--batch-size", "2", "--workers", "0")
@@ -228,6 +229,7 @@ def shadowing(tmp_path: Path, package: str) -> dict[str, str]:
     return {"PYTHONPATH": str(tmp_path / "broken")}
 
 
+@pytest.mark.slow
 def test_an_installed_package_that_fails_to_import_is_one_line(
     tiny_onnx: Path, camvid_like: Path, tmp_path: Path
 ) -> None:

@@ -68,6 +68,19 @@ def _receiver(python: Path, pipeline: str, want: int, deadline_s: float) -> subp
     )  # fmt: skip
 
 
+def _udp_bound(port: int, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Returns once a socket is bound to 127.0.0.1:``port`` (the receiver's udpsrc, which binds
+    while its VideoCapture opens), rather than after a fixed sleep a loaded machine outlasts."""
+    local = f"0100007F:{port:04X}"  # /proc/net/udp: little-endian IPv4, hex port
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        rows = Path("/proc/net/udp").read_text().splitlines()[1:]
+        if any(row.split()[1] == local for row in rows):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the receiver did not bind 127.0.0.1:{port}")
+
+
 def _received(process: subprocess.Popen, timeout_s: float) -> tuple[int, str]:
     out, _ = process.communicate(timeout=timeout_s)
     count, shape = out.split()
@@ -103,6 +116,7 @@ def test_an_h264_mp4_is_written_and_reads_back(tiny_onnx: Path, tmp_path: Path) 
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
+@pytest.mark.slow
 def test_rtp_to_localhost_is_received_as_h264(tiny_onnx: Path, tmp_path: Path) -> None:
     python = rehearsal_python()
     port = _free_port(socket.SOCK_DGRAM)
@@ -115,8 +129,8 @@ def test_rtp_to_localhost_is_received_as_h264(tiny_onnx: Path, tmp_path: Path) -
         "avdec_h264 ! videoconvert ! video/x-raw, format=BGR ! appsink"
     )
     receiver = _receiver(python, pipeline, want=10, deadline_s=40)
-    time.sleep(1.5)  # the receiver's socket is bound before the first packet
-    clip = write_video(tmp_path / "clip.mp4", 90, (48, 64))
+    _udp_bound(port, receiver)  # before the first packet is sent
+    clip = write_video(tmp_path / "clip.mp4", 60, (48, 64))  # 4 s at 15 fps
     done = _edgeseg(python, tmp_path, "--model", str(tiny_onnx), "--source", str(clip),
                     "--realtime", "--output", f"rtp://127.0.0.1:{port}")  # fmt: skip
     count, shape = _received(receiver, 60)
@@ -127,6 +141,7 @@ def test_rtp_to_localhost_is_received_as_h264(tiny_onnx: Path, tmp_path: Path) -
     assert count >= 10 and shape == "48x64x3"
 
 
+@pytest.mark.slow
 def test_rtsp_output_is_read_back(tiny_onnx: Path, tmp_path: Path) -> None:
     python = rehearsal_python()
     port = _free_port(socket.SOCK_STREAM)
@@ -156,6 +171,7 @@ def test_rtsp_output_is_read_back(tiny_onnx: Path, tmp_path: Path) -> None:
     assert count >= 10 and shape == "48x64x3"
 
 
+@pytest.mark.slow
 def test_a_browser_plays_the_overlay_mp4(tiny_onnx: Path, tmp_path: Path) -> None:
     python = rehearsal_python()
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

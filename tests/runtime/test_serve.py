@@ -72,6 +72,7 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(tmp_path_factory.mktemp("serve") / "clip.mp4", 180, hw=(96, 128))
 
 
+@pytest.mark.slow
 def test_a_served_run_is_read_back_as_mjpeg_stats_and_page(
     tiny_onnx: Path, long_clip: Path
 ) -> None:
@@ -185,6 +186,7 @@ def test_a_stalled_viewer_does_not_stall_the_pipeline(tiny_onnx: Path, tmp_path:
     assert seen["jpegs"] > 0  # frames were encoded for the viewer while it watched
 
 
+@pytest.mark.slow
 def test_the_page_renders_in_headless_chromium(
     tiny_onnx: Path, long_clip: Path, tmp_path: Path
 ) -> None:

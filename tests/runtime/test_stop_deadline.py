@@ -65,6 +65,7 @@ def fifo_folder(tmp_path: Path, images: int = 3) -> Path:
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
 )
+@pytest.mark.slow
 def test_a_signal_stops_a_run_blocked_on_a_fifo(
     tiny_onnx: Path, tmp_path: Path, signum: int, code: int
 ) -> None:
@@ -97,6 +98,7 @@ def test_a_signal_stops_a_run_blocked_on_a_fifo(
     assert not [p for p in tmp_path.rglob(".*")]
 
 
+@pytest.mark.slow
 def test_pipeline_stop_returns_with_a_reader_that_never_returns(
     tiny_onnx: Path, tmp_path: Path
 ) -> None:
@@ -120,6 +122,7 @@ def test_pipeline_stop_returns_with_a_reader_that_never_returns(
     assert any("still blocked" in e for e in events), events
 
 
+@pytest.mark.slow
 def test_sigterm_stops_an_application_whose_source_never_returns(
     tiny_onnx: Path, tmp_path: Path
 ) -> None:

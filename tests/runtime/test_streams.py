@@ -238,6 +238,7 @@ class StallingMJPEG:
         self.httpd.server_close()
 
 
+@pytest.mark.slow
 def test_a_stalled_live_stream_does_not_stop_the_others(tiny_onnx: Path, tmp_path: Path) -> None:
     steady, stalling = StallingMJPEG(25), StallingMJPEG(25, stall_after=10, stall_s=4.0)
     events: list[str] = []

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from synthetic import make_camvid_like
 
 from edgeseg.checkpoint import read_checkpoint
 from edgeseg.train.config import config_from_checkpoint, load_config
-from edgeseg.train.loop import train
+from edgeseg.train.loop import TrainResult, train
 
-pytestmark = pytest.mark.slow  # every test trains a small SegNet
+pytestmark = pytest.mark.slow  # every test trains a small SegNet, or reads the one run below
 
 
 def small_config(data: Path, out: Path, **changes) -> object:
@@ -35,8 +36,23 @@ def small_config(data: Path, out: Path, **changes) -> object:
     return load_config(**values)
 
 
-def test_two_epochs_loss_falls_and_outputs_exist(camvid_like: Path, tmp_path: Path) -> None:
-    result = train(small_config(camvid_like, tmp_path / "run"))
+@pytest.fixture(scope="module")
+def camvid_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The conftest's dataset, once for this module: no test here writes into it."""
+    root = tmp_path_factory.mktemp("camvid") / "camvid_like"
+    return make_camvid_like(root, n_train=8, n_val=4, n_test=2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def two_epochs(camvid_like: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """One uninterrupted two-epoch run (``result.out``), trained once: the outputs test,
+    the resume test (its reference) and the eval tests (its ``best.pt``) only read it."""
+    return train(small_config(camvid_like, tmp_path_factory.mktemp("train") / "run"))
+
+
+def test_two_epochs_loss_falls_and_outputs_exist(two_epochs: TrainResult) -> None:
+    result = two_epochs
+    run = result.out
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0], losses
     for name in (
@@ -50,16 +66,18 @@ def test_two_epochs_loss_falls_and_outputs_exist(camvid_like: Path, tmp_path: Pa
         "config.yaml",
         "class_weights.json",
     ):
-        assert (tmp_path / "run" / name).is_file(), name
-    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+        assert (run / name).is_file(), name
+    rows = (run / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,train_loss,lr,miou") and len(rows) == 3
-    best = read_checkpoint(tmp_path / "run" / "best.pt")
+    best = read_checkpoint(run / "best.pt")
     assert best["epoch"] == result.best_epoch
     assert list(best["card"]["input_hw"]) == [64, 64]
 
 
-def test_resume_continues_exactly(camvid_like: Path, tmp_path: Path) -> None:
-    straight = train(small_config(camvid_like, tmp_path / "straight"))
+def test_resume_continues_exactly(
+    two_epochs: TrainResult, camvid_like: Path, tmp_path: Path
+) -> None:
+    straight = two_epochs
     # The same run killed after epoch 1 (its schedule still spans 2 epochs), then resumed.
     train(small_config(camvid_like, tmp_path / "split"), stop_after_epoch=1, command="first")
     payload = read_checkpoint(tmp_path / "split" / "last.pt")
@@ -70,18 +88,19 @@ def test_resume_continues_exactly(camvid_like: Path, tmp_path: Path) -> None:
     assert resumed.card.training_command == "first; resumed with: second"
     assert resumed.history[1]["train_loss"] == straight.history[1]["train_loss"]
     assert resumed.history[1]["miou"] == straight.history[1]["miou"]
-    a = read_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    a = read_checkpoint(straight.out / "last.pt")["model"]
     b = read_checkpoint(tmp_path / "split" / "last.pt")["model"]
     for name in a:
         assert torch.equal(a[name], b[name]), name
 
 
-def test_eval_cli_writes_metrics_json_and_confusion(cli, camvid_like: Path, tmp_path: Path) -> None:
-    train(small_config(camvid_like, tmp_path / "run", epochs=1))
+def test_eval_cli_writes_metrics_json_and_confusion(
+    cli, two_epochs: TrainResult, camvid_like: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "eval" / "metrics.json"
     result = cli(
         "eval",
-        str(tmp_path / "run" / "best.pt"),
+        str(two_epochs.out / "best.pt"),
         "--data",
         str(camvid_like),
         "--split",
@@ -99,11 +118,12 @@ def test_eval_cli_writes_metrics_json_and_confusion(cli, camvid_like: Path, tmp_
     assert "Sky" in result.stdout
 
 
-def test_eval_test_split_reads_test_folders(cli, camvid_like: Path, tmp_path: Path) -> None:
-    train(small_config(camvid_like, tmp_path / "run", epochs=1))
+def test_eval_test_split_reads_test_folders(
+    cli, two_epochs: TrainResult, camvid_like: Path, tmp_path: Path
+) -> None:
     result = cli(
         "eval",
-        str(tmp_path / "run" / "best.pt"),
+        str(two_epochs.out / "best.pt"),
         "--data",
         str(camvid_like),
         "--split",
@@ -115,10 +135,11 @@ def test_eval_test_split_reads_test_folders(cli, camvid_like: Path, tmp_path: Pa
     assert (result.returncode == 0) == has_test, result.stderr
 
 
-def test_onnx_export_evaluates_like_its_checkpoint(cli, camvid_like: Path, tmp_path: Path) -> None:
+def test_onnx_export_evaluates_like_its_checkpoint(
+    cli, two_epochs: TrainResult, camvid_like: Path, tmp_path: Path
+) -> None:
     """A static-batch ONNX (batch 1) is fed in chunks and scores exactly as the checkpoint."""
-    train(small_config(camvid_like, tmp_path / "run", epochs=1))
-    best = tmp_path / "run" / "best.pt"
+    best = two_epochs.out / "best.pt"
     exported = cli("export", str(best), "--out", str(tmp_path / "export"))
     assert exported.returncode == 0, exported.stderr
     scores = {}
