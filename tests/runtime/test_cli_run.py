@@ -186,6 +186,7 @@ def test_help_lists_run_with_examples(cli) -> None:
     assert "  run " in cli("--help").stdout
 
 
+@pytest.mark.slow
 def test_help_examples_run(
     cli, tiny_onnx: Path, tmp_path: Path, engine_dir: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
