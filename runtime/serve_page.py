@@ -29,6 +29,23 @@ td.v{text-align:right;font-variant-numeric:tabular-nums}
 .track{flex:1;background:#333;height:12px}.fill{height:12px}.pct{width:48px;text-align:right}
 """
 
+
+def model_name(extra: dict[str, Any]) -> str:
+    """The model file's name (no folders) a page's title shows; ``live`` when none is known."""
+    return str(extra.get("model", "live")).replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def page_head(title: str) -> str:
+    """The start of a served page up to its ``<main>``: the one-frame and multi-stream pages
+    share head, style and header (``title`` already escaped)."""
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f'<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title><style>{_STYLE}</style></head><body>"
+        f"<header><h1>{title}</h1><span id=status>connecting</span></header><main>"
+    )
+
+
 _SCRIPT = """
 const q = location.search, card = JSON.parse(document.getElementById('card').textContent);
 document.getElementById('view').src = 'stream.mjpg' + q;
@@ -97,14 +114,9 @@ def render_page(card: ModelCard | None, extra: dict[str, Any]) -> str:
             ("policy", "policy"),
         )
     )
-    model = str(extra.get("model", "live")).replace("\\", "/").rsplit("/", 1)[-1]
-    title = html.escape(f"edgeseg - {model}")
+    title = html.escape(f"edgeseg - {model_name(extra)}")
     return (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f'<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_STYLE}</style></head><body>"
-        f"<header><h1>{title}</h1><span id=status>connecting</span></header><main>"
-        f'<img id=view alt="live overlay (/stream.mjpg)" src="">'
+        page_head(title) + f'<img id=view alt="live overlay (/stream.mjpg)" src="">'
         f"<section><h2>Now</h2><table>{rows}</table><h2>Class shares</h2><div id=bars></div>"
         f"<h2>Model</h2><table>{facts}</table></section></main>"
         f'<script id=card type="application/json">{embedded}</script>'

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeseg.runtime.serve import ServeSink
-from edgeseg.runtime.serve_page import _STYLE, _card_facts
+from edgeseg.runtime.serve_page import _card_facts, model_name, page_head
 from edgeseg.runtime.stream_stats import StreamsSnapshot, streams_record
 
 _SCRIPT = """
@@ -58,14 +58,9 @@ def render_streams_page(card: Any, extra: dict[str, Any]) -> str:
         for k, v in _card_facts(card, extra)
     )
     heads = "".join(f"<th>{html.escape(h)}</th>" for h in _HEADS)
-    model = str(extra.get("model", "live")).replace("\\", "/").rsplit("/", 1)[-1]
-    title = html.escape(f"edgeseg - {model} - {extra.get('streams', '')} streams")
+    title = html.escape(f"edgeseg - {model_name(extra)} - {extra.get('streams', '')} streams")
     return (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f'<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_STYLE}</style></head><body>"
-        f"<header><h1>{title}</h1><span id=status>connecting</span></header><main>"
-        f'<img id=view alt="every stream, tiled (/stream.mjpg)" src="">'
+        page_head(title) + f'<img id=view alt="every stream, tiled (/stream.mjpg)" src="">'
         f"<section><h2>Streams</h2><table><thead><tr>{heads}</tr></thead>"
         f"<tbody id=streams></tbody></table><h2>Batch</h2><p id=batch>-</p>"
         f"<h2>Model</h2><table>{facts}</table></section></main>"
