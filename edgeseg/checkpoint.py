@@ -58,6 +58,27 @@ def save_checkpoint(
     return card
 
 
+def trained_splits(payload: dict[str, Any]) -> str:
+    """The split(s) a checkpoint was trained on, '+'-joined as given (``train``, ``train+val``);
+    ``""`` when it does not say (a checkpoint written outside ``edgeseg train``)."""
+    config = payload.get("config")
+    return str(config.get("train_split", "")) if isinstance(config, dict) else ""
+
+
+def held_out_metrics(payload: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's validation metrics when its validation split was held out, else ``{}``.
+
+    A final fit on ``train+val`` (the protocol for a test figure) still scores val each epoch,
+    but on images it trained on: such figures measure nothing and must not be shown as the
+    model's accuracy.
+    """
+    metrics, config = payload.get("metrics"), payload.get("config")
+    if not isinstance(metrics, dict) or not isinstance(config, dict):
+        return {}
+    trained = [split.strip() for split in trained_splits(payload).split("+")]
+    return {} if config.get("val_split") in trained else metrics
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint's raw dict safely; one-line errors for missing or foreign files."""
     path = Path(path)

@@ -76,15 +76,16 @@ def require_export_tools() -> None:
         ) from None
 
 
-def default_card() -> tuple[ModelCard, dict]:
-    """The bundled model's card and its validation metrics (``{}`` when it has none).
+def default_card() -> tuple[ModelCard, dict, str]:
+    """The bundled model's card, its held-out validation metrics and the splits it was fit on.
 
-    Read from the checkpoint (it holds the metrics of the best validation epoch: ``miou``,
-    ``pixel_accuracy``, ...). Needs torch (the checkpoint is a ``torch.save`` file).
+    Read from the checkpoint. The metrics are ``{}`` when the model was fit on train + val (v3:
+    the protocol for a test figure), whose val figures measure nothing. Needs torch (the
+    checkpoint is a ``torch.save`` file).
     """
     require_export_tools()
-    from edgeseg.checkpoint import read_checkpoint
+    from edgeseg.checkpoint import held_out_metrics, read_checkpoint, trained_splits
 
     payload = read_checkpoint(default_checkpoint())
-    metrics = payload.get("metrics")
-    return ModelCard.from_dict(payload["card"]), metrics if isinstance(metrics, dict) else {}
+    card = ModelCard.from_dict(payload["card"])
+    return card, held_out_metrics(payload), trained_splits(payload)

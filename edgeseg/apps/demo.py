@@ -231,12 +231,14 @@ def _measure(
     run.stats = summary.stats
 
 
-def _describe_model(card: ModelCard, metrics: dict, checkpoint: Path) -> list[str]:
+def _describe_model(card: ModelCard, metrics: dict, splits: str, checkpoint: Path) -> list[str]:
     width = card.arch_args.get("width")
     arch = f"{card.architecture}" + (f" width {width}" if width is not None else "")
-    trained = f"trained on {card.dataset or 'an unnamed dataset'}"
+    trained = f"trained on {card.dataset or 'an unnamed dataset'} {splits}".rstrip()
     if isinstance(metrics.get("miou"), int | float):
         trained += f", val mIoU {metrics['miou']:.3f}"
+    elif "+" in splits:
+        trained += " (no held-out split: its figures are in docs/training.md)"
     return [
         f"model   the bundled default: {arch}, {card.num_classes} classes, input "
         f"{card.input_hw[0]}x{card.input_hw[1]} ({checkpoint.name})",
@@ -358,8 +360,8 @@ def run_demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = default_checkpoint()
-    card, metrics = default_card()
-    for line in _describe_model(card, metrics, checkpoint):
+    card, metrics, splits = default_card()
+    for line in _describe_model(card, metrics, splits, checkpoint):
         log(line)
 
     clip = _prepare_clip(out, source, frames, log)

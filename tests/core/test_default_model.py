@@ -12,13 +12,14 @@ from edgeseg.export.parity import compare, sample_inputs
 
 
 def test_the_bundled_onnx_is_the_checkpoint_exported() -> None:
-    card, metrics = default_card()
+    card, metrics, splits = default_card()
     onnx_card = OnnxRuntimeRunner(default_onnx(), with_card=True).card
     assert onnx_card.weights_sha256 == card.weights_sha256 != ""
     for field in ("architecture", "arch_args", "class_names", "palette", "input_hw", "mean"):
         assert getattr(onnx_card, field) == getattr(card, field), field
     assert onnx_card.precision == "fp32" and onnx_card.output == "logits"
-    assert metrics["miou"] > 0  # the checkpoint carries its validation figures
+    # a fit on train carries its validation figures; a final fit on train+val has none to show
+    assert metrics["miou"] > 0 if splits == "train" else (splits == "train+val" and metrics == {})
 
 
 def test_the_bundled_onnx_computes_what_the_checkpoint_computes() -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from synthetic import make_camvid_like
 
-from edgeseg.checkpoint import read_checkpoint
+from edgeseg.checkpoint import held_out_metrics, read_checkpoint, trained_splits
 from edgeseg.train.config import config_from_checkpoint, load_config
 from edgeseg.train.loop import TrainResult, train
 
@@ -169,10 +169,16 @@ def test_train_split_joins_splits_and_warns_that_val_is_trained_on(
     out, err = capfd.readouterr()
     assert "12 train / 4 val images" in out + err  # 8 train + 4 val images trained on
     assert "note: val is trained on" in err
+    # its val figures measure nothing, so the checkpoint offers none as the model's accuracy
+    both = read_checkpoint(tmp_path / "both" / "best.pt")
+    assert trained_splits(both) == "train+val" and both["metrics"]["miou"] >= 0
+    assert held_out_metrics(both) == {}
 
 
 def test_init_starts_from_another_checkpoints_weights(camvid_like: Path, tmp_path: Path) -> None:
     train(small_config(camvid_like, tmp_path / "first", epochs=1))
+    best = read_checkpoint(tmp_path / "first" / "best.pt")  # val held out: its figures count
+    assert trained_splits(best) == "train" and held_out_metrics(best) == best["metrics"] != {}
     start = read_checkpoint(tmp_path / "first" / "last.pt")["model"]
     # A learning rate of 1e-12 leaves the weights where they began: the first run's, not the
     # seed's (the same seed without --init starts from the first run's *initial* weights).
