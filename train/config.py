@@ -75,6 +75,9 @@ class TrainConfig:
     scale_max: float = 1.5
     hflip: bool = True
     color_jitter: float = 0.2
+    #: Decay of the exponential moving average of the weights that is validated, saved and
+    #: exported (``train/ema.py``); 0 turns it off.
+    ema: float = 0.0
     seed: int = 0
     workers: int = 2
     device: str = "auto"
@@ -94,6 +97,9 @@ class TrainConfig:
         finite("lr", self.lr, positive=True)
         for name in ("momentum", "weight_decay", "warmup_epochs", "color_jitter"):
             at_least(name, getattr(self, name), 0)
+        finite("ema", self.ema)
+        if not 0 <= self.ema < 1:
+            raise EdgesegError(f"ema {self.ema} must be at least 0 (off) and below 1, e.g. 0.99")
         for name in ("limit_train", "limit_val", "workers"):
             at_least(name, getattr(self, name), 1 if name != "workers" else 0)
         choices = {

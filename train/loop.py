@@ -28,6 +28,7 @@ from edgeseg.metrics import to_jsonable
 from edgeseg.torch_device import resolve_device
 from edgeseg.train import distributed as dist_utils
 from edgeseg.train.config import TrainConfig
+from edgeseg.train.ema import build_ema, restore_ema
 from edgeseg.train.optim import build_optimizer, build_scheduler
 from edgeseg.train.outputs import (
     RUN_FILES,
@@ -41,6 +42,8 @@ from edgeseg.train.progress import start_line, time_left
 from edgeseg.train.starts import init_weights, train_samples_of
 
 if TYPE_CHECKING:
+    from torch.optim.swa_utils import AveragedModel
+
     from edgeseg.data import AugmentConfig, DatasetSpec, Sample, SegmentationDataset
     from edgeseg.evaluate import EvalSet
 
@@ -103,6 +106,8 @@ class TrainState:
     class_weights: np.ndarray
     spec: DatasetSpec
     steps_per_epoch: int
+    #: The weights' moving average (``--ema``), or None.
+    ema: AveragedModel | None = None
     start_epoch: int = 1
     best_miou: float = -1.0
     best_epoch: int = 0
@@ -110,6 +115,11 @@ class TrainState:
     board: TensorBoard | None = None
     #: Durations of the epochs this process ran (for the time-left estimate).
     epoch_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights a run validates and saves as ``model``: the average with ``--ema``."""
+        return self.ema.module if self.ema is not None else self.model
 
 
 def train(
@@ -267,6 +277,7 @@ def prepare(config: TrainConfig, command: str, payload: dict[str, Any] | None) -
         class_weights=weights,
         spec=spec,
         steps_per_epoch=steps_per_epoch,
+        ema=build_ema(model, config.ema),
     )
 
 
@@ -298,7 +309,10 @@ def _without_best(state: TrainState) -> None:
 
 def resume(state: TrainState, payload: dict[str, Any]) -> None:
     """Restore weights, optimiser, schedule, scaler, history and RNG states from ``last.pt``."""
-    state.model.load_state_dict(payload["model"])
+    # With --ema, "model" holds the average and "trained_model" the weights being trained.
+    state.model.load_state_dict(payload.get("trained_model", payload["model"]))
+    if state.ema is not None:
+        restore_ema(state.ema, payload["model"], int(payload["ema_updates"]))
     state.optimizer.load_state_dict(payload["optimizer"])
     state.scheduler.load_state_dict(payload["scheduler"])
     # The optimizer state holds the lr of the saved run's last step; recompute it from the
@@ -323,11 +337,11 @@ def run_epoch(state: TrainState, epoch: int) -> tuple[dict[str, Any], dict[str, 
     started = time.perf_counter()
     loader = _epoch_loader(state.train_set, config, epoch, state.world)
     train_loss = _train_epoch(state, loader, epoch)
-    state.model.eval()
+    state.evaluated.eval()
     metrics, _, _ = evaluate_predictor(
         state.val_set,
         state.card,
-        torch_predictor(state.model, state.device),
+        torch_predictor(state.evaluated, state.device),
         config.batch_size,
         progress=state.main_rank,
     )
@@ -369,11 +383,14 @@ def save_epoch(state: TrainState, record: dict[str, Any], metrics: dict[str, Any
         "config": config.to_dict(),
         "class_weights": [float(w) for w in state.class_weights],
     }
-    state.card = save_checkpoint(state.out / "last.pt", state.model, state.card, extra)
+    if state.ema is not None:
+        extra["trained_model"] = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
+        extra["ema_updates"] = int(state.ema.n_averaged)
+    state.card = save_checkpoint(state.out / "last.pt", state.evaluated, state.card, extra)
     if improved:
         save_checkpoint(
             state.out / "best.pt",
-            state.model,
+            state.evaluated,
             state.card,
             {"epoch": epoch, "metrics": to_jsonable(metrics), "config": config.to_dict()},
         )
@@ -467,6 +484,8 @@ def _train_epoch(state: TrainState, loader: DataLoader, epoch: int) -> float:
         state.scaler.step(state.optimizer)
         state.scaler.update()
         state.scheduler.step()
+        if state.ema is not None:
+            state.ema.update_parameters(state.model)
         total += float(loss.detach())
         count += 1
         bar.set_postfix(loss=f"{total / count:.4f}")

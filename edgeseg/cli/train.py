@@ -104,6 +104,12 @@ DEFAULTS = TrainConfig()
     help="Split(s) to train on, '+'-joined: train+val is the final fit of a recipe chosen on val "
     "(then take last.pt).  [default: train]",
 )
+@click.option(
+    "--ema",
+    type=float,
+    help="Validate, save and export an exponential moving average of the weights with this "
+    "decay (0.99 averages about the last 100 steps; 0: off).  [default: 0]",
+)
 @device_option(default=None)
 @click.option(
     "--workers",

@@ -94,6 +94,42 @@ def test_resume_continues_exactly(
         assert torch.equal(a[name], b[name]), name
 
 
+def test_ema_is_what_a_run_validates_saves_and_resumes(camvid_like: Path, tmp_path: Path) -> None:
+    from edgeseg.checkpoint import load_model
+    from edgeseg.data import load_split
+    from edgeseg.evaluate import evaluate_predictor, load_eval_set, torch_predictor
+
+    straight = train(small_config(camvid_like, tmp_path / "ema", ema=0.9))
+    last = read_checkpoint(tmp_path / "ema" / "last.pt")
+    assert last["ema_updates"] == 2 * 4  # 2 epochs of 8 images in batches of 2
+    floats = [k for k, v in last["model"].items() if v.is_floating_point()]
+    # "model" is the average, "trained_model" the weights the optimiser moved
+    assert any(not torch.equal(last["model"][k], last["trained_model"][k]) for k in floats)
+    # what the last epoch reported on val is what last.pt's weights ("model") score there
+    model, card = load_model(tmp_path / "ema" / "last.pt")
+    spec, samples = load_split(str(camvid_like), "val", seed=3)
+    metrics, _, _ = evaluate_predictor(load_eval_set(samples, spec), card, torch_predictor(model))
+    assert metrics["miou"] == pytest.approx(straight.history[-1]["miou"], abs=1e-12)
+
+    # killed after epoch 1 and resumed: the average continues as if uninterrupted
+    train(small_config(camvid_like, tmp_path / "split", ema=0.9), stop_after_epoch=1)
+    payload = read_checkpoint(tmp_path / "split" / "last.pt")
+    resumed = train(config_from_checkpoint(payload), resume_from=payload)
+    assert resumed.history[1]["miou"] == straight.history[1]["miou"]
+    after = read_checkpoint(tmp_path / "split" / "last.pt")
+    for key in ("model", "trained_model"):
+        for name, tensor in last[key].items():
+            assert torch.equal(after[key][name], tensor), (key, name)
+
+
+def test_ema_outside_zero_to_one_is_one_line(camvid_like: Path, tmp_path: Path) -> None:
+    from edgeseg.errors import EdgesegError
+
+    with pytest.raises(EdgesegError, match=r"ema 1\.0 must be at least 0"):
+        train(small_config(camvid_like, tmp_path / "bad", ema=1.0))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_eval_cli_writes_metrics_json_and_confusion(
     cli, two_epochs: TrainResult, camvid_like: Path, tmp_path: Path
 ) -> None:
