@@ -1,9 +1,10 @@
 """Training configuration: dataclass defaults < ``--config`` YAML < command-line flags.
 
-The defaults are the recipe of the bundled v2 model (CamVid val mIoU 0.548, docs/training.md):
-SegNet width 0.25 at 180x240, AdamW at 2e-3 with one warm-up epoch then cosine, batch 8,
-cross-entropy weighted by the square root of median-frequency balancing, 100 epochs. So
-``edgeseg train --data DATASET`` trains what ships; every value is a flag away.
+The defaults are the recipe of v2 (CamVid val mIoU 0.548, docs/training.md), the from-scratch
+stage of the bundled v3: SegNet width 0.25 at 180x240, AdamW at 2e-3 with one warm-up epoch then
+cosine, batch 8, cross-entropy weighted by the square root of median-frequency balancing, 100
+epochs. v3 fine-tunes that model at 216x288 on train + val (``--init``, ``--train-split``);
+every value is a flag away.
 
 The resolved configuration is written beside the outputs (``config.yaml``) and stored in every
 checkpoint, so a run can be repeated or resumed from what it wrote. YAML is read with

@@ -7,7 +7,7 @@ precision -> an overlay video and a table of FPS and per-stage milliseconds. Wit
 ``--source`` the clip is one edgeseg draws itself (:mod:`edgeseg.apps.synthetic_clip`), said so
 plainly in the output, in ``demo.json`` and on every frame.
 
-Sized for a 2-core CPU: 120 frames at 360x480 through a 180x240 model take a few seconds per
+Sized for a 2-core CPU: 120 frames at 360x480 through a 216x288 model take several seconds per
 backend; the export with INT8 calibration dominates. The total stays well under 5 minutes.
 """
 

@@ -143,8 +143,9 @@ def train_command(
       edgeseg train --data ../shared/datasets/camvid --out runs/camvid
       edgeseg train --resume runs/camvid/last.pt --epochs 120
 
-    The defaults are the bundled model's recipe (docs/training.md): SegNet width 0.25 at
-    180x240, AdamW 2e-3, cosine, batch 8, sqrt-median class balance, 100 epochs.
+    The defaults are v2's recipe, the from-scratch stage of the bundled model (docs/training.md):
+    SegNet width 0.25 at 180x240, AdamW 2e-3, cosine, batch 8, sqrt-median class balance, 100
+    epochs.
 
     A run never overwrites another: --out naming a folder that holds a run writes to the next
     free name (runs/camvid2), unless --exist-ok. --resume writes beside the checkpoint it
