@@ -291,6 +291,7 @@ def _run_all(
 def _summary(
     card: ModelCard,
     metrics: dict,
+    splits: str,
     checkpoint: Path,
     clip: Path,
     synthetic: bool,
@@ -308,7 +309,8 @@ def _summary(
             "dataset": card.dataset,
             "license": card.license,
             "weights_sha256": card.weights_sha256,
-            "val_miou": metrics.get("miou"),
+            "trained_on": splits,
+            "val_miou": metrics.get("miou"),  # None when val was trained on (no held-out figure)
             "note": "a demo of the toolkit, not a production model",
         },
         "clip": {"path": str(clip), "synthetic": synthetic, "frames": frames},
@@ -392,7 +394,9 @@ def run_demo(
     )
     wall_s = time.perf_counter() - started
     summary = out / SUMMARY_NAME
-    data = _summary(card, metrics, checkpoint, clip, source is None, frames, calib_count, export)
+    data = _summary(
+        card, metrics, splits, checkpoint, clip, source is None, frames, calib_count, export
+    )
     data.update(runs=[run.to_dict() for run in runs], overlay=overlay and str(overlay))
     data["wall_s"] = round(wall_s, 1)
     atomic_write_bytes(summary, (json.dumps(data, indent=2) + "\n").encode())
